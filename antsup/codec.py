@@ -1,0 +1,51 @@
+"""The one place where antsup turns values into bytes and back: msgpack with hard limits.
+
+Nothing antsup sends over a pipe or writes to disk is pickle. Decoding is bounded so that a
+hostile or corrupt message yields `DecodeError`, never a crash or unbounded memory use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from antsup.errors import DecodeError, EncodeError
+
+#: Largest message or journal record antsup will decode (64 MiB).
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+def pack(value: Any) -> bytes:
+    """Encode `value` (None, bool, int, float, str, bytes, list, tuple, dict) as msgpack."""
+    try:
+        return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise EncodeError(f"cannot encode as msgpack: {exc}") from exc
+
+
+def unpack(data: bytes | bytearray | memoryview, max_bytes: int = MAX_MESSAGE_BYTES) -> Any:
+    """Decode one msgpack value, refusing anything malformed, truncated or over `max_bytes`."""
+    if len(data) > max_bytes:
+        raise DecodeError(f"message of {len(data)} bytes exceeds the {max_bytes}-byte limit")
+    try:
+        return msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=False,
+            use_list=True,
+            max_str_len=max_bytes,
+            max_bin_len=max_bytes,
+            max_array_len=max_bytes,
+            max_map_len=max_bytes // 2,
+            max_ext_len=0,
+        )
+    except (
+        msgpack.ExtraData,
+        msgpack.FormatError,
+        msgpack.StackError,
+        ValueError,
+        TypeError,
+        UnicodeDecodeError,
+    ) as exc:
+        raise DecodeError(f"malformed msgpack message: {exc}") from exc
