@@ -11,3 +11,37 @@ class DecodeError(AntsupError):
 
 class EncodeError(AntsupError):
     """A value cannot be encoded as msgpack (unsupported type or over a size limit)."""
+
+
+class JobNotFound(AntsupError, LookupError):
+    """No job has that id (it never existed, or it was deleted or pruned)."""
+
+
+class UnknownQueue(AntsupError, ValueError):
+    """The job names a queue the running tree does not have."""
+
+
+class InvalidTransition(AntsupError, ValueError):
+    """The job's status does not allow that operation (e.g. cancelling a completed job)."""
+
+
+class JournalCorrupt(AntsupError):
+    """A record in the journal is damaged somewhere other than a torn tail."""
+
+    def __init__(self, path: str, offset: int, reason: str) -> None:
+        super().__init__(f"journal corrupt in {path} at offset {offset}: {reason}")
+        self.path = path
+        self.offset = offset
+        self.reason = reason
+
+
+class JournalWriteError(AntsupError, OSError):
+    """The journal could not be written (disk full, I/O error); nothing partial was left behind."""
+
+
+class DataDirLocked(AntsupError):
+    """Another tree already uses this data directory."""
+
+
+class SupervisorStartError(AntsupError):
+    """A child failed to start while its supervisor was starting; nothing was left running."""
