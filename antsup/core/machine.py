@@ -1,0 +1,484 @@
+"""The queue manager's pure heart: every job's state, changed only by events.
+
+No I/O and no clock: each method takes `now`. A command (insert, dispatch, complete...)
+decides what happens, writes it down as events, applies them to itself through the same
+transition code `apply` uses, and returns them for the journal. Replaying the journal is then
+a fold of `apply` over its events, and `tick(now)` redoes the one thing that has no event:
+scheduled and retrying jobs becoming due.
+
+Heaps and deques are cleaned lazily: an entry whose job has moved on is skipped when reached,
+so no transition ever costs time proportional to the table.
+"""
+
+from __future__ import annotations
+
+import heapq
+import sys
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from antsup.core import events as ev
+from antsup.core.events import Event, Failure
+from antsup.core.job import (
+    FINISHED,
+    WAITING,
+    JobRecord,
+    NewJob,
+    Status,
+    Unique,
+    error_entry,
+    unique_key,
+)
+from antsup.core.retention import Retention
+from antsup.core.table import JobTable
+from antsup.errors import DecodeError, InvalidTransition, JobNotFound, UnknownQueue
+
+#: Largest number of jobs in one "ins" event written by `snapshot`.
+SNAPSHOT_CHUNK = 1000
+
+
+class Machine:
+    """Jobs, queues, scheduling and retention as a deterministic state machine."""
+
+    def __init__(
+        self, queues: Mapping[str, int] | None = None, retention: Retention | None = None
+    ) -> None:
+        self.retention = retention or Retention()
+        self._table = JobTable()
+        self._queues: dict[str, tuple[int, bool]] = {}  # name -> (concurrency limit, paused)
+        self._ready: dict[str, list[tuple[float, int]]] = {}  # per queue: (ready key, id)
+        self._due: list[tuple[float, int]] = []  # scheduled/retrying: (scheduled_at, id)
+        self._finished: dict[Status, deque[int]] = {status: deque() for status in FINISHED}
+        self._next_id = 1
+        self._turn = 0  # rotates which queue dispatch serves first
+        for name, limit in (queues if queues is not None else {"default": 10}).items():
+            self._set_queue(name, _check_limit(limit), False)
+        self._appliers: dict[str, Callable[[Any], None]] = {
+            ev.INSERT: lambda e: self._insert_records(ev.parse_insert(e)),
+            ev.START: lambda e: self._start(*ev.parse_start(e)),
+            ev.DONE: lambda e: self._complete(*ev.parse_done(e)),
+            ev.FAIL: lambda e: self._fail(*ev.parse_fail(e)),
+            ev.BACK: lambda e: self._put_back(*ev.parse_timed_ids(e)),
+            ev.CANCEL: lambda e: self._cancel(*ev.parse_timed_ids(e)),
+            ev.RETRY: lambda e: self._retry(*ev.parse_timed_ids(e)),
+            ev.DELETE: lambda e: self._delete(ev.parse_delete(e)),
+            ev.QUEUE: lambda e: self._set_queue(*ev.parse_queue(e)),
+            ev.SEQ: lambda e: self._advance_seq(ev.parse_seq(e)),
+        }
+
+    # ---- replay ---------------------------------------------------------------------------
+
+    def apply(self, event: Any) -> None:
+        """Apply one journal event; a malformed one raises `DecodeError` and changes nothing."""
+        kind = ev.kind_of(event)
+        applier = self._appliers.get(kind)
+        if applier is None:
+            raise DecodeError(f"unknown event kind {kind!r}")
+        applier(event)
+
+    # ---- commands -------------------------------------------------------------------------
+
+    def insert(self, jobs: Sequence[NewJob], now: float) -> tuple[list[JobRecord], list[Event]]:
+        """Insert new jobs; returns one record per input (an existing one for a duplicate)."""
+        for new in jobs:
+            if new.queue not in self._queues:
+                raise UnknownQueue(f"no queue named {new.queue!r}; known: {sorted(self._queues)}")
+            if new.max_attempts < 1:
+                raise ValueError(f"max_attempts must be at least 1, got {new.max_attempts}")
+        records: list[JobRecord] = []
+        inserted: list[JobRecord] = []
+        for new in jobs:
+            key = None
+            if new.unique is not None:
+                key = unique_key(new.worker, new.queue, new.args_packed, new.unique)
+                existing = self._find_duplicate(key, new.unique)
+                if existing is not None:
+                    records.append(existing)
+                    continue
+            scheduled_at = new.scheduled_at
+            job = JobRecord(
+                id=self._next_id,
+                worker=sys.intern(new.worker),
+                queue=sys.intern(new.queue),
+                args_packed=new.args_packed,
+                status=Status.SCHEDULED
+                if scheduled_at is not None and scheduled_at > now
+                else Status.ENQUEUED,
+                attempts=0,
+                max_attempts=new.max_attempts,
+                inserted_at=now,
+                scheduled_at=scheduled_at,
+                updated_at=now,
+                opts=new.opts,
+                unique_key=key,
+            )
+            self._add(job)
+            records.append(job)
+            inserted.append(job)
+        if not inserted:
+            return records, []
+        return records, [[ev.INSERT, [job.to_wire() for job in inserted]]]
+
+    def dispatch(self, limit: int, pid: int, now: float) -> tuple[list[JobRecord], list[Event]]:
+        """Start up to `limit` ready jobs on worker `pid`: round-robin across queues, FIFO
+        within each, never past a queue's concurrency limit, never from a paused queue."""
+        if limit <= 0:
+            return [], []
+        self._promote(now)
+        names = [n for n, (_, paused) in self._queues.items() if not paused and self._ready[n]]
+        if not names:
+            return [], []
+        turn = self._turn % len(names)
+        self._turn += 1
+        names = names[turn:] + names[:turn]
+        room = {name: self._queues[name][0] - self._table.running_count(name) for name in names}
+        started: list[JobRecord] = []
+        while names and len(started) < limit:
+            still_open = []
+            for name in names:
+                job = self._pop_ready(name) if room[name] > 0 else None
+                if job is None:
+                    continue
+                self._start_one(job, now, pid)
+                started.append(job)
+                room[name] -= 1
+                if len(started) >= limit:
+                    break
+                still_open.append(name)
+            names = still_open
+        if not started:
+            return [], []
+        return started, [[ev.START, now, pid, [job.id for job in started]]]
+
+    def complete(self, outcomes: Sequence[tuple[int, Any]], now: float) -> list[Event]:
+        """Record successful attempts; outcomes for jobs no longer running are ignored."""
+        done = [[job_id, result] for job_id, result in outcomes if self._is_running(job_id)]
+        if not done:
+            return []
+        self._complete(now, [(job_id, result) for job_id, result in done])
+        return [[ev.DONE, now, done]]
+
+    def fail(
+        self, failures: Sequence[tuple[int, str, str | None, float]], now: float
+    ) -> list[Event]:
+        """Record failed attempts: retrying after `retry_in` seconds while attempts are left,
+        else failed. Failures of jobs no longer running are ignored."""
+        items: list[Failure] = []
+        for job_id, error, stack, retry_in in failures:
+            job = self._table.get(job_id)
+            if job is None or job.status is not Status.RUNNING:
+                continue
+            retry_at = now + retry_in if job.attempts < job.max_attempts else None
+            items.append((job_id, error, stack, retry_at))
+        if not items:
+            return []
+        self._fail(now, items)
+        return [[ev.FAIL, now, [list(item) for item in items]]]
+
+    def put_back(self, ids: Sequence[int], now: float) -> list[Event]:
+        """Return running jobs to their queue without using an attempt."""
+        running = [job_id for job_id in ids if self._is_running(job_id)]
+        return self._command(ev.BACK, now, running, self._put_back)
+
+    def cancel(self, job_id: int, now: float) -> list[Event]:
+        """Cancel an unfinished job (a running one's later outcome is ignored)."""
+        job = self._require(job_id)
+        if job.status in FINISHED:
+            raise InvalidTransition(
+                f"job {job_id} is already {job.status}; only unfinished jobs can be cancelled"
+            )
+        return self._command(ev.CANCEL, now, [job_id], self._cancel)
+
+    def retry(self, job_id: int, now: float) -> list[Event]:
+        """Enqueue a finished, scheduled or retrying job now, granting one more attempt if it
+        has used them all; an enqueued job is left as it is, a running one is refused."""
+        job = self._require(job_id)
+        if job.status is Status.RUNNING:
+            raise InvalidTransition(f"job {job_id} is running; it can be retried once it ends")
+        if job.status is Status.ENQUEUED:
+            return []
+        return self._command(ev.RETRY, now, [job_id], self._retry)
+
+    def delete(self, job_id: int) -> list[Event]:
+        """Forget a job in any status (a running one's later outcome is ignored)."""
+        self._require(job_id)
+        self._delete([job_id])
+        return [[ev.DELETE, [job_id]]]
+
+    def tick(self, now: float) -> float | None:
+        """Make due scheduled/retrying jobs enqueued; return the next due time, if any."""
+        self._promote(now)
+        while self._due:
+            at, job_id = self._due[0]
+            job = self._table.get(job_id)
+            if job is not None and job.status in WAITING and job.scheduled_at == at:
+                return at
+            heapq.heappop(self._due)
+        return None
+
+    def prune(self, now: float) -> list[Event]:
+        """Delete finished jobs older than their status's retention (one "del" event)."""
+        pruned: list[int] = []
+        for status, finished in self._finished.items():
+            keep_for = self.retention.seconds_for(status)
+            while finished:
+                job = self._table.get(finished[0])
+                if job is not None and job.status is status:
+                    if job.updated_at + keep_for > now:
+                        break
+                    self._table.remove(job)
+                    pruned.append(job.id)
+                finished.popleft()
+        return [[ev.DELETE, pruned]] if pruned else []
+
+    def scale_queue(self, name: str, limit: int) -> list[Event]:
+        """Set a queue's concurrency limit, creating the queue if it is new."""
+        paused = self._queues.get(name, (0, False))[1]
+        return self._queue_change(name, _check_limit(limit), paused)
+
+    def pause_queue(self, name: str) -> list[Event]:
+        """Stop dispatching from a queue (running jobs carry on)."""
+        return self._queue_change(name, self._require_queue(name)[0], True)
+
+    def resume_queue(self, name: str) -> list[Event]:
+        """Dispatch from a paused queue again."""
+        return self._queue_change(name, self._require_queue(name)[0], False)
+
+    # ---- queries --------------------------------------------------------------------------
+
+    @property
+    def next_id(self) -> int:
+        """The id the next inserted job will get."""
+        return self._next_id
+
+    def get(self, job_id: int) -> JobRecord | None:
+        return self._table.get(job_id)
+
+    def list_jobs(
+        self,
+        status: Status | str | None = None,
+        queue: str | None = None,
+        worker: str | None = None,
+        args: dict[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> list[JobRecord]:
+        """Jobs matching every given filter (`args` matches on the given keys), by id."""
+        wanted = None if status is None else Status(status)
+        return self._table.select(wanted, queue, worker, args, limit)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """queue -> status -> number of jobs (every status present, zeros included)."""
+        return self._table.counts()
+
+    def queues(self) -> dict[str, tuple[int, bool, int]]:
+        """queue -> (concurrency limit, paused, running jobs)."""
+        return {
+            name: (limit, paused, self._table.running_count(name))
+            for name, (limit, paused) in self._queues.items()
+        }
+
+    def running_jobs(self, pid: int | None = None) -> list[JobRecord]:
+        """Running jobs, all or only those of worker `pid`, by id."""
+        if pid is None:
+            return self._table.select(Status.RUNNING, None, None, None, None)
+        return self._table.running_on(pid)
+
+    def snapshot(self) -> Iterator[Event]:
+        """Events rebuilding this state on an empty machine. Finished jobs come last, in the
+        order they finished, so the rebuilt machine prunes them in the same order."""
+        for name, (limit, paused) in self._queues.items():
+            yield [ev.QUEUE, name, limit, paused]
+        yield [ev.SEQ, self._next_id]
+        chunk: list[list[Any]] = []
+        for job in self._snapshot_order():
+            chunk.append(job.to_wire())
+            if len(chunk) >= SNAPSHOT_CHUNK:
+                yield [ev.INSERT, chunk]
+                chunk = []
+        if chunk:
+            yield [ev.INSERT, chunk]
+
+    # ---- transitions: shared by commands and replay ---------------------------------------
+
+    def _add(self, job: JobRecord) -> None:
+        old = self._table.get(job.id)
+        if old is not None:
+            self._table.remove(old)
+        self._table.add(job)
+        self._next_id = max(self._next_id, job.id + 1)
+        if job.status is Status.ENQUEUED:
+            self._push_ready(job)
+        elif job.status in WAITING:
+            heapq.heappush(self._due, (job.scheduled_at or 0.0, job.id))
+        elif job.status in FINISHED:
+            self._finished[job.status].append(job.id)
+
+    def _insert_records(self, records: list[JobRecord]) -> None:
+        for job in records:
+            self._add(job)
+
+    def _start(self, at: float, pid: int, ids: list[int]) -> None:
+        for job_id in ids:
+            job = self._table.get(job_id)
+            # Scheduled and retrying count as startable: replay has not promoted them yet.
+            if job is not None and (job.status is Status.ENQUEUED or job.status in WAITING):
+                self._start_one(job, at, pid)
+
+    def _start_one(self, job: JobRecord, at: float, pid: int) -> None:
+        job.attempts += 1
+        job.updated_at = at
+        self._table.move(job, Status.RUNNING, pid)
+
+    def _complete(self, at: float, outcomes: list[tuple[int, Any]]) -> None:
+        for job_id, result in outcomes:
+            job = self._table.get(job_id)
+            if job is not None and job.status is Status.RUNNING:
+                job.result = result
+                job.updated_at = at
+                self._finish(job, Status.COMPLETED)
+
+    def _fail(self, at: float, failures: list[Failure]) -> None:
+        for job_id, error, stack, retry_at in failures:
+            job = self._table.get(job_id)
+            if job is None or job.status is not Status.RUNNING:
+                continue
+            job.errors = (error_entry(error, job.attempts, stack, at), *job.errors)
+            job.updated_at = at
+            if retry_at is None:
+                self._finish(job, Status.FAILED)
+            else:
+                job.scheduled_at = retry_at
+                self._table.move(job, Status.RETRYING)
+                heapq.heappush(self._due, (retry_at, job.id))
+
+    def _put_back(self, at: float, ids: list[int]) -> None:
+        for job_id in ids:
+            job = self._table.get(job_id)
+            if job is not None and job.status is Status.RUNNING:
+                job.attempts = max(job.attempts - 1, 0)
+                job.updated_at = at
+                self._table.move(job, Status.ENQUEUED)
+                self._push_ready(job)
+
+    def _cancel(self, at: float, ids: list[int]) -> None:
+        for job_id in ids:
+            job = self._table.get(job_id)
+            if job is not None and job.status not in FINISHED:
+                job.updated_at = at
+                self._finish(job, Status.CANCELLED)
+
+    def _retry(self, at: float, ids: list[int]) -> None:
+        for job_id in ids:
+            job = self._table.get(job_id)
+            if job is None or not (job.status in FINISHED or job.status in WAITING):
+                continue
+            job.scheduled_at = at
+            job.updated_at = at
+            job.result = None
+            job.max_attempts = max(job.max_attempts, job.attempts + 1)
+            self._table.move(job, Status.ENQUEUED)
+            self._push_ready(job)
+
+    def _delete(self, ids: list[int]) -> None:
+        for job_id in ids:
+            job = self._table.get(job_id)
+            if job is not None:
+                self._table.remove(job)
+
+    def _set_queue(self, name: str, limit: int, paused: bool) -> None:
+        name = sys.intern(name)
+        self._queues[name] = (limit, paused)
+        self._ready.setdefault(name, [])
+        self._table.statuses_of(name)
+
+    def _advance_seq(self, next_id: int) -> None:
+        self._next_id = max(self._next_id, next_id)
+
+    # ---- helpers --------------------------------------------------------------------------
+
+    def _finish(self, job: JobRecord, status: Status) -> None:
+        self._table.move(job, status)
+        self._finished[status].append(job.id)
+
+    def _push_ready(self, job: JobRecord) -> None:
+        heapq.heappush(self._ready.setdefault(job.queue, []), (_ready_key(job), job.id))
+
+    def _pop_ready(self, queue: str) -> JobRecord | None:
+        heap = self._ready[queue]
+        while heap:
+            key, job_id = heapq.heappop(heap)
+            job = self._table.get(job_id)
+            if job is not None and job.status is Status.ENQUEUED and _ready_key(job) == key:
+                return job
+        return None
+
+    def _promote(self, now: float) -> None:
+        due = self._due
+        while due and due[0][0] <= now:
+            at, job_id = heapq.heappop(due)
+            job = self._table.get(job_id)
+            if job is not None and job.status in WAITING and job.scheduled_at == at:
+                self._table.move(job, Status.ENQUEUED)
+                self._push_ready(job)
+
+    def _find_duplicate(self, key: bytes, unique: Unique) -> JobRecord | None:
+        matches = [
+            job_id
+            for job_id in self._table.with_unique_key(key)
+            if self._table.jobs[job_id].status in unique.statuses
+        ]
+        return self._table.jobs[min(matches)] if matches else None
+
+    def _is_running(self, job_id: int) -> bool:
+        job = self._table.get(job_id)
+        return job is not None and job.status is Status.RUNNING
+
+    def _require(self, job_id: int) -> JobRecord:
+        job = self._table.get(job_id)
+        if job is None:
+            raise JobNotFound(f"no job with id {job_id}")
+        return job
+
+    def _require_queue(self, name: str) -> tuple[int, bool]:
+        config = self._queues.get(name)
+        if config is None:
+            raise UnknownQueue(f"no queue named {name!r}; known: {sorted(self._queues)}")
+        return config
+
+    def _command(
+        self, kind: str, now: float, ids: list[int], transition: Callable[[float, list[int]], None]
+    ) -> list[Event]:
+        if not ids:
+            return []
+        transition(now, ids)
+        return [[kind, now, ids]]
+
+    def _queue_change(self, name: str, limit: int, paused: bool) -> list[Event]:
+        if self._queues.get(name) == (limit, paused):
+            return []
+        self._set_queue(name, limit, paused)
+        return [[ev.QUEUE, name, limit, paused]]
+
+    def _snapshot_order(self) -> Iterator[JobRecord]:
+        for job in self._table.jobs.values():
+            if job.status not in FINISHED:
+                yield job
+        seen: set[int] = set()
+        for status, finished in self._finished.items():
+            for job_id in finished:
+                done = self._table.get(job_id)
+                if done is not None and done.status is status and job_id not in seen:
+                    seen.add(job_id)
+                    yield done
+
+
+def _ready_key(job: JobRecord) -> float:
+    """Dispatch order within a queue: when the job became due, then its id."""
+    return job.inserted_at if job.scheduled_at is None else job.scheduled_at
+
+
+def _check_limit(limit: int) -> int:
+    if type(limit) is not int or limit < 0:
+        raise ValueError(f"a queue's concurrency limit must be a non-negative int, got {limit!r}")
+    return limit
