@@ -45,3 +45,27 @@ class DataDirLocked(AntsupError):
 
 class SupervisorStartError(AntsupError):
     """A child failed to start while its supervisor was starting; nothing was left running."""
+
+
+class NotRunning(AntsupError):
+    """No antsup tree is reachable from this process (none started, or its socket is gone)."""
+
+
+class ConnectionLost(AntsupError):
+    """The queue manager went away mid-request; the request may or may not have been applied."""
+
+
+class RemoteError(AntsupError):
+    """The queue manager refused a request for a reason with no more specific class."""
+
+
+class ChildNotFound(AntsupError, LookupError):
+    """A supervisor has no child with that id (or the path names no nested supervisor)."""
+
+
+class SupervisorCallError(AntsupError):
+    """A supervisor refused a control call; `code` says why (running, already_present, ...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
