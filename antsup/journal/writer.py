@@ -278,18 +278,23 @@ class Journal:
         """
         number = self._number + 1
         final = self.directory / snapshot_name(number)
-        size = self._write_snapshot_file(final, payloads)
+        tmp = final.with_name(final.name + TMP_SUFFIX)
+        size = self._write_snapshot_file(tmp, payloads)
         try:
-            os.replace(final.with_name(final.name + TMP_SUFFIX), final)
-            fsync_directory(self.directory)
+            os.replace(tmp, final)
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
             raise JournalWriteError(exc.errno, f"journal snapshot failed: {exc}") from exc
+        # From here on replay uses the new snapshot, so nothing may be appended to the old
+        # segments any more, even if a step below fails (the next append retries the segment).
         self._drop_open_segments()
         self._number, self._size, self._closed_bytes = number, 0, size
         self._unsynced_since = None
         try:
-            self._open_new_segment(number)
-            os.fsync(self._fd)  # type: ignore[arg-type]
+            fsync_directory(self.directory)
+            fd = self._current_fd()
+            os.fsync(fd)
             fsync_directory(self.directory)
         except OSError as exc:
             raise JournalWriteError(exc.errno, f"journal segment creation failed: {exc}") from exc
@@ -297,8 +302,7 @@ class Journal:
         self._unsynced_since = None
         self._remove_replaced()
 
-    def _write_snapshot_file(self, final: Path, payloads: Iterable[bytes]) -> int:
-        tmp = final.with_name(final.name + TMP_SUFFIX)
+    def _write_snapshot_file(self, tmp: Path, payloads: Iterable[bytes]) -> int:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         try:
             count, size, batch, batch_bytes = 0, FILE_HEADER_BYTES, [], 0

@@ -343,3 +343,17 @@ def test_a_cut_short_snapshot_is_corruption(tmp_path: Path) -> None:
         assert raised.value.path == str(snapshot)
         with pytest.raises(JournalCorrupt):
             Journal.open(tmp_path)
+
+
+def test_failure_after_the_snapshot_rename_never_appends_to_replaced_segments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = Journal.open(tmp_path)
+    journal.append(payloads(5))
+    monkeypatch.setattr("antsup.journal.writer.fsync_directory", _failing)
+    with pytest.raises(JournalWriteError):
+        journal.write_snapshot(payloads(2, 100))
+    monkeypatch.undo()
+    journal.append(payloads(1, 200))
+    journal.close()
+    assert list(read_journal(tmp_path)) == payloads(2, 100) + payloads(1, 200)
