@@ -1,0 +1,200 @@
+"""How events change job state: the transitions replay and live commands share.
+
+`JobState` holds every job, the queue settings, the dispatch and due-time heaps and the
+finish-order logs used by retention; `apply` checks an event's whole shape, then runs the one
+transition method for its kind. `Machine` adds the commands that decide which events happen.
+
+Heaps and logs are cleaned lazily: an entry whose job has moved on is skipped when reached,
+so no transition ever costs time proportional to the table.
+"""
+
+from __future__ import annotations
+
+import heapq
+import sys
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from antsup.core import events as ev
+from antsup.core.events import Failure
+from antsup.core.job import FINISHED, WAITING, JobRecord, Status, error_entry
+from antsup.core.retention import Retention
+from antsup.core.table import JobTable
+from antsup.errors import DecodeError
+
+
+class JobState:
+    """Jobs, queues and their indexes, changed only through the transition methods."""
+
+    def __init__(self, retention: Retention | None = None) -> None:
+        self.retention = retention or Retention()
+        self._table = JobTable()
+        self._queues: dict[str, tuple[int, bool]] = {}  # name -> (concurrency limit, paused)
+        self._ready: dict[str, list[tuple[float, int]]] = {}  # per queue: (ready key, id)
+        self._due: list[tuple[float, int]] = []  # scheduled/retrying: (scheduled_at, id)
+        self._finished: dict[Status, deque[int]] = {status: deque() for status in FINISHED}
+        self._next_id = 1
+        self._turn = 0  # rotates which queue dispatch serves first
+        self._appliers: dict[str, Callable[[Any], None]] = {
+            ev.INSERT: lambda e: self._insert_records(ev.parse_insert(e)),
+            ev.START: lambda e: self._start(*ev.parse_start(e)),
+            ev.DONE: lambda e: self._complete(*ev.parse_done(e)),
+            ev.FAIL: lambda e: self._fail(*ev.parse_fail(e)),
+            ev.BACK: lambda e: self._put_back(*ev.parse_timed_ids(e)),
+            ev.CANCEL: lambda e: self._cancel(*ev.parse_timed_ids(e)),
+            ev.RETRY: lambda e: self._retry(*ev.parse_timed_ids(e)),
+            ev.DELETE: lambda e: self._delete(ev.parse_delete(e)),
+            ev.QUEUE: lambda e: self._set_queue(*ev.parse_queue(e)),
+            ev.SEQ: lambda e: self._advance_seq(ev.parse_seq(e)),
+        }
+
+    # ---- replay ---------------------------------------------------------------------------
+
+    def apply(self, event: Any) -> None:
+        """Apply one journal event; a malformed one raises `DecodeError` and changes nothing."""
+        kind = ev.kind_of(event)
+        applier = self._appliers.get(kind)
+        if applier is None:
+            raise DecodeError(f"unknown event kind {kind!r}")
+        applier(event)
+
+    # ---- transitions: shared by commands and replay ---------------------------------------
+
+    def _add(self, job: JobRecord) -> None:
+        old = self._table.get(job.id)
+        if old is not None:
+            self._table.remove(old)
+        self._table.add(job)
+        self._next_id = max(self._next_id, job.id + 1)
+        if job.status is Status.ENQUEUED:
+            self._push_ready(job)
+        elif job.status in WAITING:
+            heapq.heappush(self._due, (job.scheduled_at or 0.0, job.id))
+        elif job.status in FINISHED:
+            self._finished[job.status].append(job.id)
+
+    def _insert_records(self, records: list[JobRecord]) -> None:
+        for job in records:
+            self._add(job)
+
+    def _start(self, at: float, pid: int, ids: list[int]) -> None:
+        for job_id in ids:
+            job = self._table.get(job_id)
+            # Scheduled and retrying count as startable: replay has not promoted them yet.
+            if job is not None and (job.status is Status.ENQUEUED or job.status in WAITING):
+                self._start_one(job, at, pid)
+
+    def _start_one(self, job: JobRecord, at: float, pid: int) -> None:
+        job.attempts += 1
+        job.updated_at = at
+        self._table.move(job, Status.RUNNING, pid)
+
+    def _complete(self, at: float, outcomes: list[tuple[int, Any]]) -> None:
+        for job_id, result in outcomes:
+            job = self._table.get(job_id)
+            if job is not None and job.status is Status.RUNNING:
+                job.result = result
+                job.updated_at = at
+                self._finish(job, Status.COMPLETED)
+
+    def _fail(self, at: float, failures: list[Failure]) -> None:
+        for job_id, error, stack, retry_at in failures:
+            job = self._table.get(job_id)
+            if job is None or job.status is not Status.RUNNING:
+                continue
+            job.errors = (error_entry(error, job.attempts, stack, at), *job.errors)
+            job.updated_at = at
+            if retry_at is None:
+                self._finish(job, Status.FAILED)
+            else:
+                job.scheduled_at = retry_at
+                self._table.move(job, Status.RETRYING)
+                heapq.heappush(self._due, (retry_at, job.id))
+
+    def _put_back(self, at: float, ids: list[int]) -> None:
+        for job_id in ids:
+            job = self._table.get(job_id)
+            if job is not None and job.status is Status.RUNNING:
+                job.attempts = max(job.attempts - 1, 0)
+                job.updated_at = at
+                self._table.move(job, Status.ENQUEUED)
+                self._push_ready(job)
+
+    def _cancel(self, at: float, ids: list[int]) -> None:
+        for job_id in ids:
+            job = self._table.get(job_id)
+            if job is not None and job.status not in FINISHED:
+                job.updated_at = at
+                self._finish(job, Status.CANCELLED)
+
+    def _retry(self, at: float, ids: list[int]) -> None:
+        for job_id in ids:
+            job = self._table.get(job_id)
+            if job is None or not (job.status in FINISHED or job.status in WAITING):
+                continue
+            job.scheduled_at = at
+            job.updated_at = at
+            job.result = None
+            job.max_attempts = max(job.max_attempts, job.attempts + 1)
+            self._table.move(job, Status.ENQUEUED)
+            self._push_ready(job)
+
+    def _delete(self, ids: list[int]) -> None:
+        for job_id in ids:
+            job = self._table.get(job_id)
+            if job is not None:
+                self._table.remove(job)
+
+    def _set_queue(self, name: str, limit: int, paused: bool) -> None:
+        name = sys.intern(name)
+        self._queues[name] = (limit, paused)
+        self._ready.setdefault(name, [])
+        self._table.statuses_of(name)
+
+    def _advance_seq(self, next_id: int) -> None:
+        self._next_id = max(self._next_id, next_id)
+
+    # ---- helpers --------------------------------------------------------------------------
+
+    def _finish(self, job: JobRecord, status: Status) -> None:
+        self._table.move(job, status)
+        self._finished[status].append(job.id)
+
+    def _push_ready(self, job: JobRecord) -> None:
+        heapq.heappush(self._ready.setdefault(job.queue, []), (_ready_key(job), job.id))
+
+    def _pop_ready(self, queue: str) -> JobRecord | None:
+        heap = self._ready[queue]
+        while heap:
+            key, job_id = heapq.heappop(heap)
+            job = self._table.get(job_id)
+            if job is not None and job.status is Status.ENQUEUED and _ready_key(job) == key:
+                return job
+        return None
+
+    def _promote(self, now: float) -> None:
+        due = self._due
+        while due and due[0][0] <= now:
+            at, job_id = heapq.heappop(due)
+            job = self._table.get(job_id)
+            if job is not None and job.status in WAITING and job.scheduled_at == at:
+                self._table.move(job, Status.ENQUEUED)
+                self._push_ready(job)
+
+    def _snapshot_order(self) -> Iterator[JobRecord]:
+        for job in self._table.jobs.values():
+            if job.status not in FINISHED:
+                yield job
+        seen: set[int] = set()
+        for status, finished in self._finished.items():
+            for job_id in finished:
+                done = self._table.get(job_id)
+                if done is not None and done.status is status and job_id not in seen:
+                    seen.add(job_id)
+                    yield done
+
+
+def _ready_key(job: JobRecord) -> float:
+    """Dispatch order within a queue: when the job became due, then its id."""
+    return job.inserted_at if job.scheduled_at is None else job.scheduled_at
