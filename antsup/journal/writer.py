@@ -1,8 +1,9 @@
 """The journal's single writer: frames payloads, appends them, rotates segments, compacts.
 
-The writer never decodes payloads; it only frames and writes them. It never fsyncs on its own
-during `append`: the owner decides when (`sync_due` + `sync`), which gives group commit in
-"always" mode (many records, one fsync) and a bounded loss window in "interval" mode.
+The writer never decodes payloads; it only frames and writes them. `append` does not fsync the
+records it writes (only, once per segment, a finished segment before rotating): the owner decides
+when (`sync_due` + `sync`), which gives group commit in "always" mode (many records, one fsync)
+and a bounded loss window in "interval" mode.
 The owner must hold the directory's `DataDirLock`: nothing here guards against a second writer.
 """
 
@@ -82,7 +83,6 @@ class Journal:
         self._size = 0
         self._closed_bytes = 0
         self._unsynced_since: float | None = None
-        self._unsynced_fds: list[int] = []
         self._directory_dirty = False
         self._tail_dirty_at: int | None = None
 
@@ -215,22 +215,22 @@ class Journal:
             self._tail_dirty_at = size  # retried before the next append
 
     def _rotate(self) -> None:
-        """Start the next segment; the old one is fsynced at the next `sync` (group commit)."""
-        old = self._fd
+        """Start the next segment, once the finished one is durable (except in "never" mode).
+
+        Syncing first keeps the rule "only the last segment can have a torn tail" true after a
+        power failure; it costs one fsync per segment. If that fsync or the creation fails, the
+        current segment simply grows and rotation is retried after the next append.
+        """
+        old, old_size = self._fd, self._size
         assert old is not None
         try:
+            if self._mode != "never":
+                os.fsync(old)
             self._open_new_segment(self._number + 1)
         except OSError:
-            return  # keep appending to the current segment; rotation is retried next time
-        self._closed_bytes += self._size_of(old)
-        if self._mode == "never":
-            os.close(old)
-        else:
-            self._unsynced_fds.append(old)
-
-    @staticmethod
-    def _size_of(fd: int) -> int:
-        return os.fstat(fd).st_size
+            return
+        self._closed_bytes += old_size
+        os.close(old)
 
     def sync_due(self, now: float) -> bool:
         """Whether the owner should call `sync` now (always: any unsynced data; never: no)."""
@@ -252,10 +252,6 @@ class Journal:
             self._unsynced_since = None
             return
         try:
-            while self._unsynced_fds:
-                fd = self._unsynced_fds[0]
-                os.fsync(fd)
-                os.close(self._unsynced_fds.pop(0))
             if self._fd is not None and self._unsynced_since is not None:
                 os.fsync(self._fd)
             if self._directory_dirty:
@@ -335,10 +331,9 @@ class Journal:
 
     def _drop_open_segments(self) -> None:
         """Close the old segments' fds without fsync: the snapshot now stands in for them."""
-        for fd in [*self._unsynced_fds, self._fd]:
-            if fd is not None:
-                os.close(fd)
-        self._unsynced_fds, self._fd = [], None
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd = None
         self._tail_dirty_at = None
 
     def _remove_replaced(self) -> None:
@@ -355,10 +350,9 @@ class Journal:
             if self._fd is not None:
                 self.sync()
         finally:
-            for fd in [*self._unsynced_fds, self._fd]:
-                if fd is not None:
-                    os.close(fd)
-            self._unsynced_fds, self._fd = [], None
+            if self._fd is not None:
+                os.close(self._fd)
+            self._fd = None
 
     def __enter__(self) -> Journal:
         return self

@@ -85,17 +85,19 @@ def test_interval_mode_is_due_after_the_interval(tmp_path: Path, fsync_calls: li
     journal.close()
 
 
-def test_rotation_fsyncs_the_old_segment_and_the_directory(
+def test_rotation_makes_the_finished_segment_durable_first(
     tmp_path: Path, fsync_calls: list[int]
 ) -> None:
     journal = Journal.open(tmp_path, fsync="always", segment_bytes=100)
     journal.sync()
     fsync_calls.clear()
-    journal.append(payloads(5))  # passes 100 bytes: rotates
+    journal.append(payloads(2))
+    assert fsync_calls == []  # append itself does not fsync its records
+    journal.append(payloads(3))  # passes 100 bytes: rotates
     assert len(segments(tmp_path)) == 2
-    assert fsync_calls == []  # append itself never fsyncs
+    assert len(fsync_calls) == 1  # the finished segment, before the next one exists
     journal.sync()
-    assert len(fsync_calls) == 3  # old segment, new segment, directory
+    assert len(fsync_calls) == 3  # then the new segment and the directory
     journal.close()
 
 
