@@ -8,6 +8,7 @@ and only then resolves and calls the entry point.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -30,10 +31,12 @@ class ChildContext:
         #: A duplex pipe to the supervisor. The supervisor reads it only for start-up messages
         #: and, for a nested supervisor, control requests; anything else sent to it is dropped.
         self.conn = conn
+        self.ready_sent = False
 
     def notify_ready(self) -> None:
         """Tell the supervisor this child finished initialising (for wait_ready=True specs)."""
         self.send({"event": "ready"})
+        self.ready_sent = True
 
     def send(self, message: dict[str, Any]) -> None:
         """Send one msgpack message to the supervisor."""
@@ -76,4 +79,10 @@ def child_main(
 
         sys.exit(run_supervisor(ctx, target))
     ctx.send({"event": "started"})
-    target(ctx, *spec.args, **spec.kwargs)
+    try:
+        target(ctx, *spec.args, **spec.kwargs)
+    except Exception as exc:
+        if spec.wait_ready and not ctx.ready_sent:  # say why, not just "exit code 1"
+            with contextlib.suppress(OSError):
+                ctx.send({"event": "start_failed", "reason": f"child {spec.id!r} raised {exc!r}"})
+        raise

@@ -101,13 +101,21 @@ class ChildProcess:
                     return
                 elif message.get("event") == "start_failed":
                     self.kill_and_reap()
-                    raise ChildStartFailed(str(message.get("reason")))
+                    raise ChildStartFailed(self._failure(str(message.get("reason"))))
             if self.pidfd in ready:
                 code = self.kill_and_reap()
                 reason = self.last_reason or kernel.describe_exit(code)
                 if code == EXIT_START_FAILED and not self.last_reason:
                     reason = "its entry point could not be resolved"
-                raise ChildStartFailed(f"child {self.spec.id!r} exited before it was up ({reason})")
+                raise ChildStartFailed(
+                    self._failure(f"child {self.spec.id!r} exited before it was up ({reason})")
+                )
+
+    def _failure(self, reason: str) -> str:
+        """A nested supervisor's reason gets its own id in front: the reason chain."""
+        if self.spec.type == "supervisor":
+            return f"supervisor {self.spec.id!r} failed to start: {reason}"
+        return reason
 
     def read_message(self) -> dict[str, Any] | None:
         """One message from the child, None on EOF; a start_failed/escalated reason is kept."""

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from antsup.supervisor import ChildContext
+from antsup.supervisor import ChildContext, ChildSpec
 
 HERE = __name__  # e.g. "supervisor.helpers": how children import this module
 
@@ -118,3 +118,23 @@ def rows(log: str | Path) -> list[tuple[str, str, int]]:
     except FileNotFoundError:
         return []
     return [(p[0], p[1], int(p[2])) for p in (line.split() for line in text.splitlines())]
+
+
+def app_main(log: str) -> None:
+    """An application process: starts a tree whose workers fork grandchildren, then waits.
+
+    Prints 'ready' once the tree is up; the test then SIGKILLs this process.
+    """
+    from antsup.supervisor import SupervisorSpec, start
+
+    pool = SupervisorSpec(
+        [ChildSpec("w", entry("with_grandchild"), args=(log,))],
+        strategy="simple_one_for_one",
+        pool_size=2,
+    )
+    spec = SupervisorSpec(
+        [ChildSpec("solo", entry("with_grandchild"), args=(log,)), ChildSpec("pool", pool)]
+    )
+    tree = start(spec)
+    print("ready", tree.pid, flush=True)
+    sys.stdin.read()

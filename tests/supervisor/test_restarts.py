@@ -33,6 +33,7 @@ def pids(tree: object, path: tuple[str, ...] = ()) -> dict[str, int | None]:
 def test_one_for_one_restarts_only_the_killed_child(tmp_path: Path, method: str) -> None:
     log = tmp_path / "log"
     with start(abc(log, "one_for_one", method), start_method="fork") as tree:
+        wait_until(lambda: len(events(log)) == 3)  # every child is initialised
         before = pids(tree)
         os.kill(before["b"], signal.SIGKILL)  # type: ignore[arg-type]
         wait_until(lambda: len(events(log)) == 4)
@@ -46,6 +47,7 @@ def test_one_for_one_restarts_only_the_killed_child(tmp_path: Path, method: str)
 def test_one_for_all_stops_the_others_in_reverse_then_starts_all_in_order(tmp_path: Path) -> None:
     log = tmp_path / "log"
     with start(abc(log, "one_for_all"), start_method="fork") as tree:
+        wait_until(lambda: len(events(log)) == 3)  # every child is initialised
         os.kill(pids(tree)["b"], signal.SIGKILL)  # type: ignore[arg-type]
         wait_until(lambda: len(events(log)) == 8)
         assert events(log)[3:] == [
@@ -61,6 +63,7 @@ def test_one_for_all_stops_the_others_in_reverse_then_starts_all_in_order(tmp_pa
 def test_rest_for_one_restarts_the_child_and_those_started_after_it(tmp_path: Path) -> None:
     log = tmp_path / "log"
     with start(abc(log, "rest_for_one"), start_method="fork") as tree:
+        wait_until(lambda: len(events(log)) == 3)  # every child is initialised
         before = pids(tree)
         os.kill(before["b"], signal.SIGKILL)  # type: ignore[arg-type]
         wait_until(lambda: len(events(log)) == 6)
@@ -73,6 +76,7 @@ def test_simple_one_for_one_restarts_only_the_dead_pool_member(tmp_path: Path) -
     template = ChildSpec("w", entry("recorder"), args=(str(log),))
     spec = SupervisorSpec([template], strategy="simple_one_for_one", pool_size=3)
     with start(spec, start_method="fork") as tree:
+        wait_until(lambda: len(events(log)) == 3)  # every child is initialised
         before = pids(tree)
         assert list(before) == ["w-1", "w-2", "w-3"]
         os.kill(before["w-2"], signal.SIGKILL)  # type: ignore[arg-type]
@@ -94,6 +98,7 @@ def test_restart_types(tmp_path: Path) -> None:
         max_restarts=10,
     )
     with start(spec, start_method="fork") as tree:
+        wait_until(lambda: ("start", "temp") in events(log))
         os.kill(pids(tree)["temp"], signal.SIGKILL)  # type: ignore[arg-type]
         wait_until(lambda: "temp" not in pids(tree))
         got = wait_until(
