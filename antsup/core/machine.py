@@ -18,7 +18,18 @@ from typing import Any
 
 from antsup.core import events as ev
 from antsup.core.events import Event, Failure
-from antsup.core.job import FINISHED, WAITING, JobRecord, NewJob, Status, Unique, unique_key
+from antsup.core.job import (
+    ENQUEUED,
+    FINISHED,
+    RUNNING,
+    SCHEDULED,
+    WAITING,
+    JobRecord,
+    NewJob,
+    Status,
+    Unique,
+    unique_key,
+)
 from antsup.core.retention import Retention
 from antsup.core.transitions import JobState
 from antsup.errors import InvalidTransition, JobNotFound, UnknownQueue
@@ -57,21 +68,23 @@ class Machine(JobState):
                     records.append(existing)
                     continue
             scheduled_at = new.scheduled_at
-            job = JobRecord(
-                id=self._next_id,
-                worker=sys.intern(new.worker),
-                queue=sys.intern(new.queue),
-                args_packed=new.args_packed,
-                status=Status.SCHEDULED
-                if scheduled_at is not None and scheduled_at > now
-                else Status.ENQUEUED,
-                attempts=0,
-                max_attempts=new.max_attempts,
-                inserted_at=now,
-                scheduled_at=scheduled_at,
-                updated_at=now,
-                opts=new.opts,
-                unique_key=key,
+            status = SCHEDULED if scheduled_at is not None and scheduled_at > now else ENQUEUED
+            job = JobRecord(  # positional: this is the insert hot path
+                self._next_id,
+                sys.intern(new.worker),
+                sys.intern(new.queue),
+                new.args_packed,
+                status,
+                0,  # attempts
+                new.max_attempts,
+                now,  # inserted_at
+                scheduled_at,
+                now,  # updated_at
+                (),  # errors
+                None,  # result
+                new.opts,
+                key,  # unique_key
+                None,  # worker_pid
             )
             self._add(job)
             records.append(job)
@@ -95,17 +108,17 @@ class Machine(JobState):
         room = {name: self._queues[name][0] - self._table.running_count(name) for name in names}
         started: list[JobRecord] = []
         while names and len(started) < limit:
+            # Each round gives every open queue an equal share of what is left to start.
+            share = max(1, (limit - len(started)) // len(names))
             still_open = []
             for name in names:
-                job = self._pop_ready(name) if room[name] > 0 else None
-                if job is None:
-                    continue
-                self._start_one(job, now, pid)
-                started.append(job)
-                room[name] -= 1
+                wanted = min(share, room[name], limit - len(started))
+                taken = self._start_ready(name, wanted, now, pid, started)
+                room[name] -= taken
+                if taken == wanted and room[name] > 0:
+                    still_open.append(name)
                 if len(started) >= limit:
                     break
-                still_open.append(name)
             names = still_open
         if not started:
             return [], []
@@ -126,8 +139,8 @@ class Machine(JobState):
         else failed. Failures of jobs no longer running are ignored."""
         items: list[Failure] = []
         for job_id, error, stack, retry_in in failures:
-            job = self._table.get(job_id)
-            if job is None or job.status is not Status.RUNNING:
+            job = self._jobs.get(job_id)
+            if job is None or job.status is not RUNNING:
                 continue
             retry_at = now + retry_in if job.attempts < job.max_attempts else None
             items.append((job_id, error, stack, retry_at))
@@ -154,9 +167,9 @@ class Machine(JobState):
         """Enqueue a finished, scheduled or retrying job now, granting one more attempt if it
         has used them all; an enqueued job is left as it is, a running one is refused."""
         job = self._require(job_id)
-        if job.status is Status.RUNNING:
+        if job.status is RUNNING:
             raise InvalidTransition(f"job {job_id} is running; it can be retried once it ends")
-        if job.status is Status.ENQUEUED:
+        if job.status is ENQUEUED:
             return []
         return self._command(ev.RETRY, now, [job_id], self._retry)
 
@@ -171,7 +184,7 @@ class Machine(JobState):
         self._promote(now)
         while self._due:
             at, job_id = self._due[0]
-            job = self._table.get(job_id)
+            job = self._jobs.get(job_id)
             if job is not None and job.status in WAITING and job.scheduled_at == at:
                 return at
             heapq.heappop(self._due)
@@ -183,7 +196,7 @@ class Machine(JobState):
         for status, finished in self._finished.items():
             keep_for = self.retention.seconds_for(status)
             while finished:
-                job = self._table.get(finished[0])
+                job = self._jobs.get(finished[0])
                 if job is not None and job.status is status:
                     if job.updated_at + keep_for > now:
                         break
@@ -213,7 +226,7 @@ class Machine(JobState):
         return self._next_id
 
     def get(self, job_id: int) -> JobRecord | None:
-        return self._table.get(job_id)
+        return self._jobs.get(job_id)
 
     def list_jobs(
         self,
@@ -241,7 +254,7 @@ class Machine(JobState):
     def running_jobs(self, pid: int | None = None) -> list[JobRecord]:
         """Running jobs, all or only those of worker `pid`, by id."""
         if pid is None:
-            return self._table.select(Status.RUNNING, None, None, None, None)
+            return self._table.select(RUNNING, None, None, None, None)
         return self._table.running_on(pid)
 
     def snapshot(self) -> Iterator[Event]:
@@ -268,11 +281,11 @@ class Machine(JobState):
         return self._table.jobs[min(matches)] if matches else None
 
     def _is_running(self, job_id: int) -> bool:
-        job = self._table.get(job_id)
-        return job is not None and job.status is Status.RUNNING
+        job = self._jobs.get(job_id)
+        return job is not None and job.status is RUNNING
 
     def _require(self, job_id: int) -> JobRecord:
-        job = self._table.get(job_id)
+        job = self._jobs.get(job_id)
         if job is None:
             raise JobNotFound(f"no job with id {job_id}")
         return job

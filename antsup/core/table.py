@@ -13,7 +13,7 @@ import heapq
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from antsup.core.job import JobRecord, Status
+from antsup.core.job import RUNNING, JobRecord, Status
 
 
 class JobTable:
@@ -36,35 +36,39 @@ class JobTable:
 
     def add(self, job: JobRecord) -> None:
         """Index a new record (the caller removed any older record with the same id)."""
-        self.jobs[job.id] = job
-        self.statuses_of(job.queue)[job.status].add(job.id)
-        self._by_worker.setdefault(job.worker, set()).add(job.id)
-        if job.status is Status.RUNNING and job.worker_pid is not None:
-            self._by_pid.setdefault(job.worker_pid, set()).add(job.id)
+        job_id = job.id
+        self.jobs[job_id] = job
+        self.statuses_of(job.queue)[job.status].add(job_id)
+        _add(self._by_worker, job.worker, job_id)
+        if job.status is RUNNING and job.worker_pid is not None:
+            _add(self._by_pid, job.worker_pid, job_id)
         if job.unique_key is not None:
-            self._by_unique.setdefault(job.unique_key, set()).add(job.id)
+            _add(self._by_unique, job.unique_key, job_id)
 
     def remove(self, job: JobRecord) -> None:
         """Forget a record and every index entry pointing at it."""
         del self.jobs[job.id]
         self._by_queue[job.queue][job.status].discard(job.id)
         _discard(self._by_worker, job.worker, job.id)
-        if job.status is Status.RUNNING and job.worker_pid is not None:
+        if job.status is RUNNING and job.worker_pid is not None:
             _discard(self._by_pid, job.worker_pid, job.id)
         if job.unique_key is not None:
             _discard(self._by_unique, job.unique_key, job.id)
 
     def move(self, job: JobRecord, status: Status, pid: int | None = None) -> None:
         """Change a job's status; `pid` is the worker running it when `status` is RUNNING."""
+        job_id = job.id
         statuses = self._by_queue[job.queue]
-        statuses[job.status].discard(job.id)
-        statuses[status].add(job.id)
-        if job.status is Status.RUNNING and job.worker_pid is not None:
-            _discard(self._by_pid, job.worker_pid, job.id)
+        statuses[job.status].discard(job_id)
+        statuses[status].add(job_id)
+        if job.worker_pid is not None:
+            _discard(self._by_pid, job.worker_pid, job_id)
         job.status = status
-        job.worker_pid = pid if status is Status.RUNNING else None
-        if pid is not None and status is Status.RUNNING:
-            self._by_pid.setdefault(pid, set()).add(job.id)
+        if status is RUNNING and pid is not None:
+            job.worker_pid = pid
+            _add(self._by_pid, pid, job_id)
+        else:
+            job.worker_pid = None
 
     def statuses_of(self, queue: str) -> dict[Status, set[int]]:
         """The per-status id sets of `queue`, created empty on first use."""
@@ -75,7 +79,7 @@ class JobTable:
 
     def running_count(self, queue: str) -> int:
         statuses = self._by_queue.get(queue)
-        return 0 if statuses is None else len(statuses[Status.RUNNING])
+        return 0 if statuses is None else len(statuses[RUNNING])
 
     def with_unique_key(self, key: bytes) -> Iterable[int]:
         return self._by_unique.get(key, ())
@@ -168,6 +172,14 @@ def _matches(
     if not isinstance(job_args, dict):
         return False
     return all(key in job_args and job_args[key] == value for key, value in args.items())
+
+
+def _add(index: dict[Any, set[int]], key: Any, job_id: int) -> None:
+    ids = index.get(key)
+    if ids is None:
+        index[key] = {job_id}
+    else:
+        ids.add(job_id)
 
 
 def _discard(index: dict[Any, set[int]], key: Any, job_id: int) -> None:

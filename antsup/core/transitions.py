@@ -18,7 +18,19 @@ from typing import Any
 
 from antsup.core import events as ev
 from antsup.core.events import Failure
-from antsup.core.job import FINISHED, WAITING, JobRecord, Status, error_entry
+from antsup.core.job import (
+    CANCELLED,
+    COMPLETED,
+    ENQUEUED,
+    FAILED,
+    FINISHED,
+    RETRYING,
+    RUNNING,
+    WAITING,
+    JobRecord,
+    Status,
+    error_entry,
+)
 from antsup.core.retention import Retention
 from antsup.core.table import JobTable
 from antsup.errors import DecodeError
@@ -30,6 +42,7 @@ class JobState:
     def __init__(self, retention: Retention | None = None) -> None:
         self.retention = retention or Retention()
         self._table = JobTable()
+        self._jobs = self._table.jobs  # the id -> record dict, read directly on hot paths
         self._queues: dict[str, tuple[int, bool]] = {}  # name -> (concurrency limit, paused)
         self._ready: dict[str, list[tuple[float, int]]] = {}  # per queue: (ready key, id)
         self._due: list[tuple[float, int]] = []  # scheduled/retrying: (scheduled_at, id)
@@ -62,12 +75,12 @@ class JobState:
     # ---- transitions: shared by commands and replay ---------------------------------------
 
     def _add(self, job: JobRecord) -> None:
-        old = self._table.get(job.id)
+        old = self._jobs.get(job.id)
         if old is not None:
             self._table.remove(old)
         self._table.add(job)
         self._next_id = max(self._next_id, job.id + 1)
-        if job.status is Status.ENQUEUED:
+        if job.status is ENQUEUED:
             self._push_ready(job)
         elif job.status in WAITING:
             heapq.heappush(self._due, (job.scheduled_at or 0.0, job.id))
@@ -80,69 +93,69 @@ class JobState:
 
     def _start(self, at: float, pid: int, ids: list[int]) -> None:
         for job_id in ids:
-            job = self._table.get(job_id)
+            job = self._jobs.get(job_id)
             # Scheduled and retrying count as startable: replay has not promoted them yet.
-            if job is not None and (job.status is Status.ENQUEUED or job.status in WAITING):
+            if job is not None and (job.status is ENQUEUED or job.status in WAITING):
                 self._start_one(job, at, pid)
 
     def _start_one(self, job: JobRecord, at: float, pid: int) -> None:
         job.attempts += 1
         job.updated_at = at
-        self._table.move(job, Status.RUNNING, pid)
+        self._table.move(job, RUNNING, pid)
 
     def _complete(self, at: float, outcomes: list[tuple[int, Any]]) -> None:
         for job_id, result in outcomes:
-            job = self._table.get(job_id)
-            if job is not None and job.status is Status.RUNNING:
+            job = self._jobs.get(job_id)
+            if job is not None and job.status is RUNNING:
                 job.result = result
                 job.updated_at = at
-                self._finish(job, Status.COMPLETED)
+                self._finish(job, COMPLETED)
 
     def _fail(self, at: float, failures: list[Failure]) -> None:
         for job_id, error, stack, retry_at in failures:
-            job = self._table.get(job_id)
-            if job is None or job.status is not Status.RUNNING:
+            job = self._jobs.get(job_id)
+            if job is None or job.status is not RUNNING:
                 continue
             job.errors = (error_entry(error, job.attempts, stack, at), *job.errors)
             job.updated_at = at
             if retry_at is None:
-                self._finish(job, Status.FAILED)
+                self._finish(job, FAILED)
             else:
                 job.scheduled_at = retry_at
-                self._table.move(job, Status.RETRYING)
+                self._table.move(job, RETRYING)
                 heapq.heappush(self._due, (retry_at, job.id))
 
     def _put_back(self, at: float, ids: list[int]) -> None:
         for job_id in ids:
-            job = self._table.get(job_id)
-            if job is not None and job.status is Status.RUNNING:
+            job = self._jobs.get(job_id)
+            if job is not None and job.status is RUNNING:
                 job.attempts = max(job.attempts - 1, 0)
                 job.updated_at = at
-                self._table.move(job, Status.ENQUEUED)
+                self._table.move(job, ENQUEUED)
                 self._push_ready(job)
 
     def _cancel(self, at: float, ids: list[int]) -> None:
         for job_id in ids:
-            job = self._table.get(job_id)
+            job = self._jobs.get(job_id)
             if job is not None and job.status not in FINISHED:
                 job.updated_at = at
-                self._finish(job, Status.CANCELLED)
+                self._finish(job, CANCELLED)
 
     def _retry(self, at: float, ids: list[int]) -> None:
         for job_id in ids:
-            job = self._table.get(job_id)
+            job = self._jobs.get(job_id)
             if job is None or not (job.status in FINISHED or job.status in WAITING):
                 continue
             job.scheduled_at = at
             job.updated_at = at
             job.result = None
             job.max_attempts = max(job.max_attempts, job.attempts + 1)
-            self._table.move(job, Status.ENQUEUED)
+            self._table.move(job, ENQUEUED)
             self._push_ready(job)
 
     def _delete(self, ids: list[int]) -> None:
         for job_id in ids:
-            job = self._table.get(job_id)
+            job = self._jobs.get(job_id)
             if job is not None:
                 self._table.remove(job)
 
@@ -164,22 +177,30 @@ class JobState:
     def _push_ready(self, job: JobRecord) -> None:
         heapq.heappush(self._ready.setdefault(job.queue, []), (_ready_key(job), job.id))
 
-    def _pop_ready(self, queue: str) -> JobRecord | None:
+    def _start_ready(
+        self, queue: str, count: int, at: float, pid: int, started: list[JobRecord]
+    ) -> int:
+        """Start up to `count` jobs from the head of `queue`'s ready heap; append them to
+        `started` and return how many there were (fewer when the heap runs dry)."""
         heap = self._ready[queue]
-        while heap:
+        jobs = self._jobs
+        taken = 0
+        while taken < count and heap:
             key, job_id = heapq.heappop(heap)
-            job = self._table.get(job_id)
-            if job is not None and job.status is Status.ENQUEUED and _ready_key(job) == key:
-                return job
-        return None
+            job = jobs.get(job_id)
+            if job is not None and job.status is ENQUEUED and _ready_key(job) == key:
+                self._start_one(job, at, pid)
+                started.append(job)
+                taken += 1
+        return taken
 
     def _promote(self, now: float) -> None:
         due = self._due
         while due and due[0][0] <= now:
             at, job_id = heapq.heappop(due)
-            job = self._table.get(job_id)
+            job = self._jobs.get(job_id)
             if job is not None and job.status in WAITING and job.scheduled_at == at:
-                self._table.move(job, Status.ENQUEUED)
+                self._table.move(job, ENQUEUED)
                 self._push_ready(job)
 
     def _snapshot_order(self) -> Iterator[JobRecord]:
@@ -189,7 +210,7 @@ class JobState:
         seen: set[int] = set()
         for status, finished in self._finished.items():
             for job_id in finished:
-                done = self._table.get(job_id)
+                done = self._jobs.get(job_id)
                 if done is not None and done.status is status and job_id not in seen:
                     seen.add(job_id)
                     yield done
