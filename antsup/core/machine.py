@@ -12,6 +12,7 @@ The state itself and the transitions live in `transitions.JobState`.
 from __future__ import annotations
 
 import heapq
+import math
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -53,10 +54,7 @@ class Machine(JobState):
     def insert(self, jobs: Sequence[NewJob], now: float) -> tuple[list[JobRecord], list[Event]]:
         """Insert new jobs; returns one record per input (an existing one for a duplicate)."""
         for new in jobs:
-            if new.queue not in self._queues:
-                raise UnknownQueue(f"no queue named {new.queue!r}; known: {sorted(self._queues)}")
-            if new.max_attempts < 1:
-                raise ValueError(f"max_attempts must be at least 1, got {new.max_attempts}")
+            self._check_new_job(new)
         records: list[JobRecord] = []
         inserted: list[JobRecord] = []
         for new in jobs:
@@ -142,7 +140,11 @@ class Machine(JobState):
             job = self._jobs.get(job_id)
             if job is None or job.status is not RUNNING:
                 continue
+            if not isinstance(error, str) or not (stack is None or isinstance(stack, str)):
+                raise TypeError(f"job {job_id}: error and stack trace must be strings")
             retry_at = now + retry_in if job.attempts < job.max_attempts else None
+            if retry_at is not None and not math.isfinite(retry_at):
+                raise ValueError(f"job {job_id}: retry_in must be a finite number of seconds")
             items.append((job_id, error, stack, retry_at))
         if not items:
             return []
@@ -207,6 +209,8 @@ class Machine(JobState):
 
     def scale_queue(self, name: str, limit: int) -> list[Event]:
         """Set a queue's concurrency limit, creating the queue if it is new."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a queue name must be a non-empty string, got {name!r}")
         paused = self._queues.get(name, (0, False))[1]
         return self._queue_change(name, _check_limit(limit), paused)
 
@@ -279,6 +283,22 @@ class Machine(JobState):
             if self._table.jobs[job_id].status in unique.statuses
         ]
         return self._table.jobs[min(matches)] if matches else None
+
+    def _check_new_job(self, new: NewJob) -> None:
+        """Refuse now what replay would refuse later: a live event must always replay."""
+        if new.queue not in self._queues:
+            raise UnknownQueue(f"no queue named {new.queue!r}; known: {sorted(self._queues)}")
+        if not isinstance(new.worker, str) or not new.worker:
+            raise ValueError(f"a worker must be a non-empty dotted name, got {new.worker!r}")
+        if not isinstance(new.args_packed, bytes):
+            raise TypeError("args_packed must be the bytes of antsup.codec.pack(args)")
+        if type(new.max_attempts) is not int or new.max_attempts < 1:
+            raise ValueError(f"max_attempts must be an int of at least 1, got {new.max_attempts!r}")
+        at = new.scheduled_at
+        if at is not None and (type(at) not in (int, float) or not math.isfinite(at)):
+            raise ValueError(f"scheduled_at must be a finite epoch time or None, got {at!r}")
+        if new.opts is not None and not isinstance(new.opts, dict):
+            raise TypeError(f"opts must be a dict or None, got {type(new.opts).__name__}")
 
     def _is_running(self, job_id: int) -> bool:
         job = self._jobs.get(job_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from antsup.core import Machine, Retention, Status, Unique, default_backoff
+from antsup.core import Machine, NewJob, Retention, Status, Unique, default_backoff
 from antsup.core.events import Event
 from antsup.errors import InvalidTransition, JobNotFound, UnknownQueue
 
@@ -397,3 +397,33 @@ def test_replayed_start_of_a_not_yet_promoted_job() -> None:
     events += m.dispatch(1, 2, T0 + 10)[1]
     rebuilt = replay(events)
     assert state_of(rebuilt) == state_of(m)
+
+
+@pytest.mark.parametrize(
+    ("job", "error"),
+    [
+        (new(worker=""), ValueError),
+        (new(max_attempts=True), ValueError),
+        (new(scheduled_at=float("inf")), ValueError),
+        (NewJob("app.A", "default", "not bytes"), TypeError),  # type: ignore[arg-type]
+        (NewJob("app.A", "default", b"\x80", opts=[1]), TypeError),  # type: ignore[arg-type]
+    ],
+)
+def test_insert_refuses_what_replay_would_refuse(job: NewJob, error: type[Exception]) -> None:
+    m = Machine()
+    with pytest.raises(error):
+        m.insert([new(), job], T0)
+    assert m.list_jobs() == []
+
+
+def test_fail_refuses_bad_values_and_scale_refuses_bad_names() -> None:
+    m = Machine()
+    m.insert([new(max_attempts=2)], T0)
+    job_id = run_one(m)
+    with pytest.raises(TypeError):
+        m.fail([(job_id, 42, None, 1.0)], T0)  # type: ignore[list-item]
+    with pytest.raises(ValueError):
+        m.fail([(job_id, "x", None, float("nan"))], T0)
+    assert m.running_jobs()[0].id == job_id
+    with pytest.raises(ValueError):
+        m.scale_queue("", 3)
