@@ -18,7 +18,9 @@ pytestmark = pytest.mark.usefixtures("no_leftover_processes")
 
 
 def recorders(log: Path, ids: str = "abc") -> list[ChildSpec]:
-    return [ChildSpec(i, entry("recorder"), args=(str(log),)) for i in ids]
+    # wait_ready: the supervisor starts the next child only after this one logged its start,
+    # so the log shows the supervisor's start order (without it, children race to the file).
+    return [ChildSpec(i, entry("ready_recorder"), args=(str(log),), wait_ready=True) for i in ids]
 
 
 def test_children_start_in_order_and_stop_in_reverse(tmp_path: Path) -> None:

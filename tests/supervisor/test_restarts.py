@@ -19,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("no_leftover_processes")
 
 def abc(log: Path, strategy: str, method: str = "fork") -> SupervisorSpec:
     return SupervisorSpec(
-        [ChildSpec(i, entry("recorder"), args=(str(log),)) for i in "abc"],
+        [ChildSpec(i, entry("ready_recorder"), args=(str(log),), wait_ready=True) for i in "abc"],
         strategy=strategy,  # type: ignore[arg-type]
         start_method=method,  # type: ignore[arg-type]
     )
