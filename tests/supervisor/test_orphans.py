@@ -95,3 +95,22 @@ def test_orphans_adopted_by_the_root_are_killed_and_reaped(tmp_path: Path) -> No
         wait_until(lambda: len(grandchildren(log)) == 5)  # the pool came back with new workers
         root = psutil.Process(tree.pid)
         wait_until(lambda: psutil.STATUS_ZOMBIE not in [c.status() for c in root.children()])
+
+
+def test_a_killed_guardian_is_replaced_and_still_guards(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    tree = start(tree_spec(log), start_method="fork")
+    wait_until(lambda: len(grandchildren(log)) == 3)
+
+    def guardians() -> set[int]:
+        ours = {c.pid for c in tree.which_children()}
+        return {p.pid for p in psutil.Process(tree.pid).children() if p.pid not in ours}
+
+    (first,) = wait_until(guardians)
+    os.kill(first, signal.SIGKILL)
+    (second,) = wait_until(lambda: (g := guardians()) and first not in g and g)
+    tree_pids = [p.pid for p in psutil.Process(tree.pid).children(recursive=True)]
+    assert second in tree_pids
+    os.kill(tree.pid, signal.SIGKILL)
+    wait_until(lambda: not any(pid_alive(p) for p in tree_pids), timeout=2.0)
+    tree.stop()
