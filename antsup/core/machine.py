@@ -40,7 +40,14 @@ SNAPSHOT_CHUNK = 1000
 
 
 class Machine(JobState):
-    """Jobs, queues, scheduling and retention as a deterministic state machine."""
+    """Jobs, queues, scheduling and retention as a deterministic state machine.
+
+    Contract for the caller (the queue manager): `now` is a finite epoch time; records returned
+    are the live ones (read them, never mutate them); returned events may share values (args,
+    results, opts) with those records, so pack them before anything could change. Replayed
+    jobs naming a queue that is not configured are kept, counted and listed, but not
+    dispatched until `scale_queue` creates that queue.
+    """
 
     def __init__(
         self, queues: Mapping[str, int] | None = None, retention: Retention | None = None

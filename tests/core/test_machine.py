@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from antsup.core import Machine, NewJob, Retention, Status, Unique, default_backoff
+from antsup.core import JobRecord, Machine, NewJob, Retention, Status, Unique, default_backoff
 from antsup.core.events import Event
 from antsup.errors import InvalidTransition, JobNotFound, UnknownQueue
 
 from .helpers import T0, new, replay, state_of
+
+
+def ids(jobs: list[JobRecord]) -> list[int]:
+    return [job.id for job in jobs]
 
 
 def run_one(m: Machine, now: float = T0, pid: int = 7) -> int:
@@ -331,7 +335,6 @@ def test_list_jobs_filters_and_limits() -> None:
     m.insert([new({"n": n, "p": n % 2}, queue="a") for n in range(6)], T0)
     m.insert([new({"n": n}, queue="b", worker="app.Other") for n in range(3)], T0)
     m.dispatch(2, 1, T0)
-    ids = lambda jobs: [job.id for job in jobs]  # noqa: E731
     assert ids(m.list_jobs()) == list(range(1, 10))
     assert ids(m.list_jobs(queue="b")) == [7, 8, 9]
     assert ids(m.list_jobs(worker="app.Other", limit=2)) == [7, 8]
