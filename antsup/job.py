@@ -1,0 +1,77 @@
+"""The public view of a job, as the application sees it: plain fields, UTC datetimes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from antsup.core.job import JobRecord
+
+STATUSES = ("enqueued", "scheduled", "running", "retrying", "completed", "failed", "cancelled")
+
+
+def to_datetime(epoch: float | None) -> datetime | None:
+    """Epoch seconds (how antsup stores time) to a timezone-aware UTC datetime."""
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Fail:
+    """Return `Fail(reason)` from `perform` to fail the attempt without a stack trace.
+
+    It is Ant's `{:error, reason}`: an expected failure that follows the retry rules.
+    """
+
+    reason: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A snapshot of one job: what `perform_async`, `get_job` and `list_jobs` return."""
+
+    id: int
+    worker: str
+    queue: str
+    args: Any
+    status: str
+    attempts: int
+    max_attempts: int
+    inserted_at: datetime
+    scheduled_at: datetime | None
+    updated_at: datetime
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    result: Any = None
+    opts: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_record(cls, record: JobRecord) -> Job:
+        """The application's view of the queue manager's record."""
+        errors = [
+            {**error, "attempted_at": to_datetime(error.get("attempted_at"))}
+            for error in record.errors
+        ]
+        return cls(
+            id=record.id,
+            worker=record.worker,
+            queue=record.queue,
+            args=record.args,
+            status=str(record.status),
+            attempts=record.attempts,
+            max_attempts=record.max_attempts,
+            inserted_at=_utc(record.inserted_at),
+            scheduled_at=to_datetime(record.scheduled_at),
+            updated_at=_utc(record.updated_at),
+            errors=errors,
+            result=record.result,
+            opts=dict(record.opts or {}),
+        )
+
+    @classmethod
+    def from_wire(cls, wire: Any) -> Job:
+        """From `JobRecord.to_wire()` output, as the queue manager sends it."""
+        return cls.from_record(JobRecord.from_wire(wire))
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)

@@ -1,0 +1,1 @@
+"""The entry points of the tree's processes: thin loops that move bytes and call the core."""

@@ -1,0 +1,29 @@
+"""Messages over multiprocessing connections: msgpack payloads with a size limit, never pickle.
+
+Message shapes (every message is a msgpack array whose first item names it):
+
+client -> queue manager   [op, *args]            reply ["ok", value] | ["err", kind, message]
+worker -> queue manager   ["hello", pid, slots, running_ids, outcomes]   once, on (re)connect
+                          ["out", outcomes]      outcome = [id, "done", result]
+                                                 | [id, "fail", error, stack, retry_in | None]
+                          ["draining", queued_ids]   shutting down: take these back, send no more
+queue manager -> worker   ["run", [job_wire, ...]]   ["ack", [id, ...]]
+queue manager -> persistence  ["append", seq, payload]  ["snapshot", seq, [payload, ...], last]
+persistence -> queue manager  ["ack", seq]  ["error", seq, message]
+"""
+
+from __future__ import annotations
+
+from multiprocessing.connection import Connection
+from typing import Any
+
+from antsup.codec import MAX_MESSAGE_BYTES, pack, unpack
+
+
+def send(conn: Connection, message: Any) -> None:
+    conn.send_bytes(pack(message))
+
+
+def recv(conn: Connection) -> Any:
+    """Receive one message; raises EOFError when the peer is gone, DecodeError on garbage."""
+    return unpack(conn.recv_bytes(MAX_MESSAGE_BYTES))
