@@ -61,31 +61,31 @@ class Worker:
     @classmethod
     def perform_async(cls, args: Any = None, **opts: Any) -> Job:
         """Enqueue one job to run as soon as a worker is free; returns it as recorded."""
-        from antsup import client
+        from antsup.client import current
 
-        return client.current().insert(cls, [args], None, opts)[0]
+        return current().insert(cls, [args], None, opts)[0]
 
     @classmethod
     def perform_in(cls, seconds: float, args: Any = None, **opts: Any) -> Job:
         """Enqueue one job to run `seconds` from now (status `scheduled`)."""
         import time
 
-        from antsup import client
+        from antsup.client import current
 
-        return client.current().insert(cls, [args], time.time() + seconds, opts)[0]
+        return current().insert(cls, [args], time.time() + seconds, opts)[0]
 
     @classmethod
     def perform_at(cls, when: datetime, args: Any = None, **opts: Any) -> Job:
         """Enqueue one job to run at `when` (a timezone-aware datetime)."""
-        from antsup import client
+        from antsup.client import current
 
         if when.tzinfo is None:
             raise ValueError("perform_at needs a timezone-aware datetime (e.g. datetime.now(UTC))")
-        return client.current().insert(cls, [args], when.timestamp(), opts)[0]
+        return current().insert(cls, [args], when.timestamp(), opts)[0]
 
     @classmethod
     def perform_many(cls, many_args: Iterable[Any], **opts: Any) -> list[Job]:
         """Enqueue many jobs in one request and one journal commit."""
-        from antsup import client
+        from antsup.client import current
 
-        return client.current().insert(cls, list(many_args), None, opts)
+        return current().insert(cls, list(many_args), None, opts)

@@ -1,0 +1,208 @@
+"""Client requests to the queue manager: decode, call the Machine, reply once durable.
+
+A request is `[op, *args]`; the reply is `["ok", value]` or `["err", kind, message]`, where
+`kind` names an exception class of `antsup.errors` (or ValueError/TypeError) for the client to
+raise again.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any
+
+import psutil
+
+from antsup import errors
+from antsup.core import JobRecord, NewJob, Status, Unique
+from antsup.processes.wire import send
+
+if TYPE_CHECKING:
+    from antsup.processes.queue_manager import QueueManager
+
+_CLIENT_ERRORS = (
+    errors.AntsupError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+)
+
+
+def handle(qm: QueueManager, conn: Connection, message: Any, now: float) -> None:
+    try:
+        if not isinstance(message, list) or not message or message[0] not in _HANDLERS:
+            raise errors.DecodeError(f"not a request: {str(message)[:80]}")
+        value = _HANDLERS[message[0]](qm, message[1:], now)
+    except _CLIENT_ERRORS as exc:
+        kind = type(exc).__name__
+        send(conn, ["err", kind, str(exc)])  # nothing changed: no need to wait for the journal
+        return
+    qm.reply(conn, ["ok", value])
+
+
+def _wire(record: JobRecord | None) -> list[Any] | None:
+    return None if record is None else record.to_wire()
+
+
+def _insert(qm: QueueManager, args: list[Any], now: float) -> list[list[Any]]:
+    if qm.journal is not None and qm.journal.error is not None:
+        raise errors.JournalWriteError(
+            f"the journal cannot be written ({qm.journal.error}); nothing was enqueued"
+        )
+    (specs,) = args
+    new_jobs = []
+    for worker, queue, args_packed, max_attempts, scheduled_at, unique, opts in specs:
+        unique_spec = None
+        if unique is not None:
+            keys, statuses = unique
+            unique_spec = Unique(keys, tuple(Status(s) for s in statuses))
+        new_jobs.append(
+            NewJob(worker, queue, args_packed, max_attempts, scheduled_at, unique_spec, opts)
+        )
+    records, events = qm.machine.insert(new_jobs, now)
+    qm.record(events)
+    return [record.to_wire() for record in records]
+
+
+def _get(qm: QueueManager, args: list[Any], now: float) -> list[Any] | None:
+    return _wire(qm.machine.get(args[0]))
+
+
+def _list(qm: QueueManager, args: list[Any], now: float) -> list[list[Any]]:
+    filters = args[0] or {}
+    records = qm.machine.list_jobs(
+        status=filters.get("status"),
+        queue=filters.get("queue"),
+        worker=filters.get("worker"),
+        args=filters.get("args"),
+        limit=filters.get("limit"),
+    )
+    return [record.to_wire() for record in records]
+
+
+def _cancel(qm: QueueManager, args: list[Any], now: float) -> list[Any] | None:
+    qm.record(qm.machine.cancel(args[0], now))
+    return _wire(qm.machine.get(args[0]))
+
+
+def _retry(qm: QueueManager, args: list[Any], now: float) -> list[Any] | None:
+    qm.record(qm.machine.retry(args[0], now))
+    return _wire(qm.machine.get(args[0]))
+
+
+def _delete(qm: QueueManager, args: list[Any], now: float) -> None:
+    qm.record(qm.machine.delete(args[0]))
+
+
+def _queue(qm: QueueManager, args: list[Any], now: float) -> dict[str, Any]:
+    action, name, limit = args
+    if action == "scale":
+        qm.record(qm.machine.scale_queue(name, limit))
+    elif action == "pause":
+        qm.record(qm.machine.pause_queue(name))
+    elif action == "resume":
+        qm.record(qm.machine.resume_queue(name))
+    else:
+        raise ValueError(f"unknown queue action {action!r}")
+    return _queues(qm)
+
+
+def _queues(qm: QueueManager) -> dict[str, Any]:
+    counts = qm.machine.counts()
+    return {
+        name: {"limit": limit, "paused": paused, "running": running, "counts": counts.get(name, {})}
+        for name, (limit, paused, running) in qm.machine.queues().items()
+    }
+
+
+def _stats(qm: QueueManager, args: list[Any], now: float) -> dict[str, Any]:
+    totals: dict[str, int] = {}
+    for per_status in qm.machine.counts().values():
+        for status, count in per_status.items():
+            totals[status] = totals.get(status, 0) + count
+    return {
+        "queues": _queues(qm),
+        "totals": totals,
+        "jobs_per_second": _throughput(qm, now),
+        "processes": _processes(qm),
+    }
+
+
+def _throughput(qm: QueueManager, now: float) -> float:
+    """Jobs finished per second over the last ten seconds or so."""
+    samples = [(t, n) for t, n in qm.throughput if now - t <= 10.0]
+    samples.append((now, qm.finished_total))
+    (t0, n0), (t1, n1) = samples[0], samples[-1]
+    return 0.0 if t1 <= t0 else (n1 - n0) / (t1 - t0)
+
+
+def _processes(qm: QueueManager) -> list[dict[str, Any]]:
+    """The process tree as psutil sees it, from the root supervisor down, with roles."""
+    me = psutil.Process(os.getpid())
+    roles = {me.pid: "queue_manager"}
+    for peer in qm.workers.values():
+        roles[peer.pid] = "worker"
+    try:
+        core = me.parent()
+        root = core.parent() if core is not None else None
+    except psutil.Error:
+        return []
+    if core is None or root is None:
+        return []
+    roles[core.pid] = "core_supervisor"
+    roles[root.pid] = "root_supervisor"
+    rows = []
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            with proc.oneshot():
+                parent_role = roles.get(proc.ppid())
+                role = roles.get(proc.pid) or _guess_role(parent_role, proc)
+                rows.append(
+                    {
+                        "pid": proc.pid,
+                        "ppid": proc.ppid(),
+                        "role": role,
+                        "restarts": qm.restarts.get(role, 0),
+                        "cpu_percent": proc.cpu_percent(interval=None),
+                        "rss": proc.memory_info().rss,
+                        "uptime": time.time() - proc.create_time(),
+                    }
+                )
+        except psutil.Error:
+            continue
+    return rows
+
+
+def _guess_role(parent_role: str | None, proc: psutil.Process) -> str:
+    if parent_role == "core_supervisor":
+        return "persistence"
+    if parent_role == "root_supervisor":
+        return "pool_supervisor" if proc.children() else "guardian"
+    if parent_role == "worker":
+        return "job_subprocess"
+    return "process"
+
+
+def _quiesce(qm: QueueManager, args: list[Any], now: float) -> None:
+    """The tree is about to stop: send no more jobs to workers."""
+    qm.quiesced = True
+
+
+def _ping(qm: QueueManager, args: list[Any], now: float) -> str:
+    return "pong"
+
+
+_HANDLERS = {
+    "insert": _insert,
+    "get": _get,
+    "list": _list,
+    "cancel": _cancel,
+    "retry": _retry,
+    "delete": _delete,
+    "queue": _queue,
+    "stats": _stats,
+    "ping": _ping,
+    "quiesce": _quiesce,
+}
