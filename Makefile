@@ -23,7 +23,7 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict antsup
 
 demo: $(STAMP)
-	$(BIN)/python -m examples.tree
+	$(BIN)/python -m examples.leads
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
