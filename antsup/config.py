@@ -89,7 +89,7 @@ class Config:
     def run_dir(self) -> Path:
         """Sockets live here: in the data directory when the path is short enough for AF_UNIX."""
         inside = self.data_path / "run"
-        if len(str(inside / "persistence.sock")) <= _MAX_SOCKET_PATH:
+        if len(str(inside / "queue_manager.sock")) <= _MAX_SOCKET_PATH:  # the longest name
             return inside
         digest = hashlib.sha256(str(self.data_path).encode()).hexdigest()[:16]
         return Path(tempfile.gettempdir()) / f"antsup-{os.getuid()}-{digest}"
@@ -102,6 +102,11 @@ class Config:
     @property
     def persistence_address(self) -> str:
         return str(self.run_dir / "persistence.sock")
+
+    @property
+    def exit_report_address(self) -> str:
+        """Datagram socket where the pool supervisor reports how each worker process ended."""
+        return str(self.run_dir / "exits.sock")
 
 
 def load_or_create_authkey(data_dir: Path) -> bytes:

@@ -74,6 +74,7 @@ def build_spec(config: Config) -> SupervisorSpec:
         max_restarts=max(100, 20 * config.workers),
         max_seconds=10,
         start_method=method,
+        exit_report=config.exit_report_address,  # so a crashed job's error names the signal
     )
     return SupervisorSpec(
         [

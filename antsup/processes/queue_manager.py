@@ -25,6 +25,7 @@ from antsup.core import Event, Machine, Retention, default_backoff
 from antsup.errors import DecodeError
 from antsup.journal import read_journal
 from antsup.processes import requests
+from antsup.processes.exits import ExitReports
 from antsup.processes.listener import AuthListener
 from antsup.processes.peers import WorkerPeer
 from antsup.processes.signals import StopSignal
@@ -37,6 +38,8 @@ Action = Callable[[], None]
 RECONNECT_GRACE = 5.0
 #: Seconds between retention sweeps.
 PRUNE_INTERVAL = 1.0
+#: Seconds to wait for the pool supervisor to say how a worker that was running jobs ended.
+EXIT_REPORT_WAIT = 2.0
 
 
 def run(ctx: ChildContext, config_wire: dict[str, Any]) -> None:
@@ -55,8 +58,9 @@ def run(ctx: ChildContext, config_wire: dict[str, Any]) -> None:
     events: list[Event] = []
     for name, limit in config.queues.items():
         events += machine.scale_queue(name, limit)
+    exits = ExitReports(config.exit_report_address)
     listener = AuthListener(config.address, authkey)
-    manager = QueueManager(config, machine, journal, listener, stop)
+    manager = QueueManager(config, machine, journal, listener, stop, exits)
     manager.pending_events += events
     manager.adopt_running_jobs()
     ctx.notify_ready()
@@ -64,6 +68,7 @@ def run(ctx: ChildContext, config_wire: dict[str, Any]) -> None:
         manager.loop()
     finally:
         listener.close()
+        exits.close()
 
 
 def connect(address: str, authkey: bytes, timeout: float = 10.0) -> Connection:
@@ -148,8 +153,10 @@ class QueueManager:
         journal: JournalLink | None,
         listener: AuthListener,
         stop: StopSignal,
+        exits: ExitReports,
     ) -> None:
         self.config = config
+        self.exits = exits
         self.machine = machine
         self.journal = journal
         self.listener = listener
@@ -164,6 +171,8 @@ class QueueManager:
         #: Running jobs found by replay whose worker has not said hello yet: pid -> deadline.
         self.awaited_pids: dict[int, float] = {}
         self.timeouts: list[tuple[float, int, int]] = []  # (deadline, job id, pid)
+        #: Workers gone while running jobs, waiting for their exit report: pid -> deadline.
+        self.dead_peers: dict[int, tuple[WorkerPeer, float]] = {}
         self.next_due: float | None = None
         self.next_prune = 0.0
         self.throughput: deque[tuple[float, int]] = deque(maxlen=64)
@@ -186,7 +195,7 @@ class QueueManager:
         self._shutdown()
 
     def _sources(self) -> list[Any]:
-        sources: list[Any] = [self.listener, self.listener.wakeup_fd, self.stop]
+        sources: list[Any] = [self.listener, self.listener.wakeup_fd, self.stop, self.exits]
         if self.journal is not None:
             sources.append(self.journal.conn)
         sources.extend(self.workers)
@@ -202,6 +211,8 @@ class QueueManager:
             candidates.append(self.timeouts[0][0] - now)
         if self.awaited_pids:
             candidates.append(min(self.awaited_pids.values()) - time.monotonic())
+        if self.dead_peers:
+            candidates.append(min(at for _, at in self.dead_peers.values()) - time.monotonic())
         return max(0.0, min(candidates))
 
     def _on_ready(self, source: Any, now: float) -> None:
@@ -211,6 +222,10 @@ class QueueManager:
             self.listener.accept_pending()
         elif source is self.listener.wakeup_fd:
             self.clients.update(self.listener.ready())
+        elif source is self.exits:
+            for pid in self.exits.receive():
+                if pid in self.dead_peers:
+                    self._fail_crashed(self.dead_peers.pop(pid)[0], now)
         elif self.journal is not None and source is self.journal.conn:
             self._on_journal()
         elif source in self.workers:
@@ -347,19 +362,30 @@ class QueueManager:
             self.record(self.machine.put_back(running + waiting, now))
             return
         self.restarts["worker"] = self.restarts.get("worker", 0) + 1
+        self.record(self.machine.put_back(waiting, now))
+        self.exits.receive()
+        if peer.timed_out is not None or not running or self.exits.has(peer.pid):
+            self._fail_crashed(peer, now)
+        else:  # its running jobs fail once we know how it died (or after EXIT_REPORT_WAIT)
+            self.dead_peers[peer.pid] = (peer, time.monotonic() + EXIT_REPORT_WAIT)
+
+    def _fail_crashed(self, peer: WorkerPeer, now: float) -> None:
+        """Fail the attempt of each job that was running in a dead worker; put back the others."""
+        how = self.exits.pop(peer.pid) or "exit status unknown"
+        running, _ = peer.running_and_waiting()
         failed: list[tuple[int, str, str | None, float]] = []
-        put_back = list(waiting)
+        put_back = []
         for job_id in running:
             job = self.machine.get(job_id)
-            if job is None:
-                continue
+            if job is None or job.worker_pid != peer.pid:
+                continue  # finished, cancelled or deleted meanwhile
             if peer.timed_out is not None and job_id != peer.timed_out:
                 put_back.append(job_id)  # killed along with the job that timed out
                 continue
             if job_id == peer.timed_out:
                 error = f"job timed out after {(job.opts or {}).get('timeout')} s"
             else:
-                error = f"worker process {peer.pid} died while running the job"
+                error = f"worker process {peer.pid} died ({how}) while running the job"
             failed.append((job_id, error, None, default_backoff(job.attempts)))
         self.record(self.machine.put_back(put_back, now))
         self.record(self.machine.fail(failed, now))
@@ -389,6 +415,10 @@ class QueueManager:
 
     def _housekeeping(self, now: float) -> None:
         self.next_due = self.machine.tick(now)
+        for pid, (peer, deadline) in list(self.dead_peers.items()):
+            if time.monotonic() >= deadline:
+                del self.dead_peers[pid]
+                self._fail_crashed(peer, now)
         for pid, deadline in list(self.awaited_pids.items()):
             if time.monotonic() >= deadline:
                 del self.awaited_pids[pid]

@@ -248,7 +248,8 @@ class Supervisor:
     # ---------------------------------------------------------------- restarts
     def _on_child_exit(self, slot: Slot) -> None:
         assert slot.proc is not None
-        code = slot.proc.reap_dead()
+        pid, code = slot.proc.pid, slot.proc.reap_dead()
+        self._report_exit(slot.id, pid, code)
         reason = f"child {slot.id!r} {slot.proc.last_reason or kernel.describe_exit(code)}"
         slot.proc = None
         slot.status = "stopped"
@@ -259,6 +260,14 @@ class Supervisor:
             return
         self._count_restart(slot, reason)
         self._start_group(self._restart_group(slot))
+
+    def _report_exit(self, child_id: str, pid: int, code: int | None) -> None:
+        """Tell the spec's exit_report socket how a child ended; never blocks, drops on error."""
+        if self.spec.exit_report is None:
+            return
+        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as out:
+            out.setblocking(False)
+            out.sendto(codec.pack([child_id, pid, code]), self.spec.exit_report)
 
     def _count_restart(self, slot: Slot, reason: str) -> None:
         if not self.intensity.record():

@@ -93,6 +93,10 @@ class SupervisorSpec:
     pool_size: int = 0
     #: How THIS supervisor starts its children. Supervisors are single-threaded, so fork is safe.
     start_method: StartMethod = "fork"
+    #: Path of a Unix datagram socket sent `[child_id, pid, exitcode]` (msgpack) whenever a child
+    #: exits, best effort: only the parent can read an exit status, and a sibling that talked to
+    #: the child (the queue manager, about a worker) may want to say how it died.
+    exit_report: str | None = None
 
     def __post_init__(self) -> None:
         if self.strategy not in _STRATEGIES:
@@ -163,6 +167,7 @@ def spec_to_wire(spec: ChildSpec | SupervisorSpec) -> dict[str, Any]:
             "max_seconds": spec.max_seconds,
             "pool_size": spec.pool_size,
             "start_method": spec.start_method,
+            "exit_report": spec.exit_report,
         }
     start: Any = (
         {"supervisor": spec_to_wire(spec.start)}
