@@ -48,7 +48,9 @@ class Served:
         return self.log.read_text()
 
     def tree_pids(self) -> list[int]:
-        return [child.pid for child in psutil.Process(self.process.pid).children(recursive=True)]
+        """The tree's processes (multiprocessing's resource tracker is not one of them)."""
+        children = psutil.Process(self.process.pid).children(recursive=True)
+        return [c.pid for c in children if "resource_tracker" not in " ".join(c.cmdline())]
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         self.process.send_signal(sig)
