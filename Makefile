@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint demo bench clean
+.PHONY: test lint demo bench clean chaos
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "antsup needs Python 3.11+")'
@@ -21,6 +21,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check antsup tests examples
 	$(BIN)/ruff format --check antsup tests examples
 	$(BIN)/mypy --strict antsup
+
+# The chaos suite's long form (make test runs a short one): CHAOS_JOBS=200000 for the big run,
+# CHAOS_SEED=<n> to replay a run.
+chaos: $(STAMP)
+	CHAOS_JOBS=$${CHAOS_JOBS:-20000} CHAOS_SECONDS=$${CHAOS_SECONDS:-60} \
+	CHAOS_TREE_KILLS=$${CHAOS_TREE_KILLS:-3} $(BIN)/python -m pytest -q -s tests/chaos
 
 demo: $(STAMP)
 	$(BIN)/python -m examples.leads
