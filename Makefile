@@ -28,6 +28,15 @@ chaos: $(STAMP)
 	CHAOS_JOBS=$${CHAOS_JOBS:-20000} CHAOS_SECONDS=$${CHAOS_SECONDS:-60} \
 	CHAOS_TREE_KILLS=$${CHAOS_TREE_KILLS:-3} $(BIN)/python -m pytest -q -s tests/chaos
 
+# The benchmark suite (issue 5), side by side with Huey: BENCH_ARGS=--quick|--full|--smoke.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
 demo: $(STAMP)
 	$(BIN)/python -m examples.leads
 

@@ -1,0 +1,1 @@
+"""antsup's benchmark suite: `make bench` (or `python -m benchmarks.run`)."""
