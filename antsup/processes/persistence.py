@@ -8,6 +8,7 @@ world before that acknowledgement, so what was acknowledged is on disk.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection, wait
@@ -111,7 +112,7 @@ class Persistence:
                     send(conn, ["ack", message[1]])
                 if not conn.poll(0):
                     return True
-        except EOFError:
+        except (EOFError, ConnectionError):  # a killed queue manager may reset the connection
             return False
 
     def _snapshot_payloads(self, conn: Connection, first: list[Any]) -> Iterator[bytes]:
@@ -136,8 +137,10 @@ class Persistence:
                 self.journal.sync()
         except JournalWriteError as exc:
             if conn is not None and self.unwritten_seq is not None:
-                send(conn, ["error", self.unwritten_seq, str(exc)])
+                with contextlib.suppress(ConnectionError):
+                    send(conn, ["error", self.unwritten_seq, str(exc)])
             return
         seq, self.unwritten, self.unwritten_seq = self.unwritten_seq, [], None
         if conn is not None and seq is not None:
-            send(conn, ["ack", seq])
+            with contextlib.suppress(ConnectionError):  # written: a new queue manager replays it
+                send(conn, ["ack", seq])

@@ -71,8 +71,9 @@ def run(ctx: ChildContext, config_wire: dict[str, Any]) -> None:
         exits.close()
 
 
-def connect(address: str, authkey: bytes, timeout: float = 10.0) -> Connection:
-    """Connect to a sibling's socket, waiting for it to appear (it may be restarting)."""
+def connect(address: str, authkey: bytes, timeout: float = 3.0) -> Connection:
+    """Connect to a sibling's socket, waiting briefly: the supervisor starts persistence first,
+    so a missing socket means it just died, and failing lets the supervisor restart it."""
     deadline = time.monotonic() + timeout
     while True:
         try:

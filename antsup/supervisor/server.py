@@ -187,10 +187,6 @@ class Supervisor:
     # ---------------------------------------------------------------- the loop
     def _loop(self) -> None:
         while True:
-            while self.retry:
-                group, reason = self.retry.popleft()
-                self._count_restart(group[0], reason)
-                self._start_group(group)
             watched: list[Any] = [self.wake_r]
             by_pidfd: dict[int, Slot] = {}
             by_conn: dict[Connection, Slot] = {}
@@ -204,8 +200,15 @@ class Supervisor:
                 watched.append(self.parent)
             extra = [self.app_pidfd, self.guardian.pidfd if self.guardian else None]
             watched += [fd for fd in extra if fd is not None]
-            ready = wait(watched, timeout=_ORPHAN_SWEEP if self.is_root else None)
+            # Pending restarts wait for nothing, but deaths come first: a child that failed to
+            # start because a sibling died must not be retried before that death is handled.
+            timeout = 0 if self.retry else _ORPHAN_SWEEP if self.is_root else None
+            ready = wait(watched, timeout=timeout)
             self._handle_ready(ready, by_pidfd, by_conn)
+            if self.retry:
+                group, reason = self.retry.popleft()
+                self._count_restart(group[0], reason)
+                self._start_group(group)
 
     def _handle_ready(
         self, ready: list[Any], by_pidfd: dict[int, Slot], by_conn: dict[Connection, Slot]
