@@ -83,11 +83,15 @@ class AppProcess:
         self.root_pid = int(self.ready_file.read_text())
         return self.root_pid
 
-    def stop(self, timeout: float = 60.0) -> int:
-        """Clean stop: close stdin, the app stops its tree and exits."""
+    def stop(self, timeout: float = 30.0) -> int:
+        """Clean stop: close stdin, the app stops its tree and exits (a hang is killed: fails)."""
         assert self.proc.stdin is not None
         self.proc.stdin.close()
-        return self.proc.wait(timeout)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill_tree(root_first=True)
+            raise AssertionError(f"the chaos app did not stop within {timeout}s") from None
 
     def kill_tree(self, root_first: bool) -> None:
         """SIGKILL the application and its root supervisor (the guardian sweeps the rest)."""

@@ -33,6 +33,9 @@ class Monkey:
         self.rng = rng
         self.kills: Counter[str] = Counter()
         self.last_kill: dict[str, float] = {}
+        self.started = time.monotonic()
+        #: (seconds since start, role, pid) of every kill, printed when a run fails.
+        self.timeline: list[tuple[float, str, int]] = []
 
     def pick_role(self) -> str:
         roles = list(WEIGHTS)
@@ -57,11 +60,12 @@ class Monkey:
         if not _still_child_of(row["pid"], row["ppid"]):
             return None  # it died and its pid may be reused: never kill a stranger
         os.kill(row["pid"], signal.SIGKILL)
-        self.record(role)
+        self.record(role, row["pid"])
         return role
 
-    def record(self, role: str) -> None:
+    def record(self, role: str, pid: int) -> None:
         self.kills[role] += 1
+        self.timeline.append((time.monotonic() - self.started, role, pid))
         group = _GROUPS.get(role)
         if group is not None:
             self.last_kill[group] = time.monotonic()

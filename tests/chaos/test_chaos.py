@@ -91,8 +91,8 @@ class Run:
         """SIGKILL the application and its root, wait for the session to empty, start again."""
         old = self.app
         old.kill_tree(root_first=self.rng.random() < 0.5)
-        self.monkey.record("application")
-        self.monkey.record("root_supervisor")
+        self.monkey.record("application", old.proc.pid)
+        self.monkey.record("root_supervisor", old.root_pid)
         wait_until(lambda: not session_members({old.root_pid}), timeout=15)
         self.start_app()
 
@@ -139,6 +139,15 @@ def test_chaos(tmp_path: Path, no_leftover_processes: None) -> None:
     began = time.monotonic()
     run.start_app()
     try:
+        _run_and_check(run, side_file, began)
+    except BaseException:
+        _post_mortem(run)
+        raise
+
+
+def _run_and_check(run: Run, side_file: Path, began: float) -> None:
+    settings = run.settings
+    try:
         client = connect(run.data_dir)
         enqueuer = Enqueuer(run.data_dir, side_file, settings.jobs, settings.seconds * 0.9, 50)
         enqueuer.start()
@@ -179,6 +188,16 @@ def test_chaos(tmp_path: Path, no_leftover_processes: None) -> None:
     )
     assert not orphans, f"processes left in the tree's sessions: {orphans}"
     assert not verdict.problems, verdict.problems[:20]
+
+
+def _post_mortem(run: Run) -> None:
+    """What a failed run needs to be understood: the seed, the kills, the applications' logs."""
+    print(f"chaos: FAILED with seed {run.settings.seed}; kills (s, role, pid):")
+    for at, role, pid in run.monkey.timeline:
+        print(f"  {at:7.2f} {role} {pid}")
+    for app in run.apps:
+        print(f"chaos: --- {app.log_path.name} (last 60 lines) ---")
+        print("\n".join(app.log_text().splitlines()[-60:]))
 
 
 def _orphans(sessions: set[int]) -> list[str]:
