@@ -71,7 +71,7 @@ def run(ctx: ChildContext, config_wire: dict[str, Any]) -> None:
         exits.close()
 
 
-def connect(address: str, authkey: bytes, timeout: float = 3.0) -> Connection:
+def connect(address: str, authkey: bytes, timeout: float = 1.0) -> Connection:
     """Connect to a sibling's socket, waiting briefly: the supervisor starts persistence first,
     so a missing socket means it just died, and failing lets the supervisor restart it."""
     deadline = time.monotonic() + timeout

@@ -33,7 +33,7 @@ def retrying(call: Callable[[], T]) -> Callable[[], T | None]:
 
 
 def pid_of(role: str) -> int:
-    rows = wait_until(retrying(antsup.stats))["processes"]
+    rows = wait_until(retrying(antsup.stats), timeout=15)["processes"]
     return next(row["pid"] for row in rows if row["role"] == role)
 
 
