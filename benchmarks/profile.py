@@ -4,7 +4,7 @@ antsup itself is not touched: py-spy samples the queue manager, persistence and 
 processes from outside while the e2e benchmark runs, writes collapsed stacks (`raw` format,
 one file per process) and a summary of where each process spent its time.
 
-Run: .venv/bin/python -m benchmarks.profile [jobs] [out_dir]   (needs the bench extra)
+Run: .venv/bin/python -m benchmarks.profile [jobs] [out_dir] [prefetch]   (needs the bench extra)
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import antsup
 from benchmarks.antsup_bench import enqueue_batches, fresh_dir, tree, wait_all_completed
@@ -28,11 +29,15 @@ SPY_ARGS = ("record", "--rate", str(RATE), "--format", "raw", "--nonblocking")
 WAITING = ("select (selectors.py)", "poll (", "wait (threading.py)")
 
 
-def profile_e2e(parent: Path, out: Path, jobs: int, workers: int = 2) -> dict[str, str]:
-    """Returns {process name: summary text}; writes <name>.txt (collapsed stacks) in `out`."""
+def profile_e2e(
+    parent: Path, out: Path, jobs: int, workers: int = 2, **settings: Any
+) -> dict[str, str]:
+    """Returns {process name: summary text}; writes <name>.txt (collapsed stacks) in `out`.
+
+    `settings` go to antsup.start (e.g. prefetch=8, to see what limits a pipelined tree)."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     out.mkdir(parents=True, exist_ok=True)
-    with tree(fresh_dir(parent, "profile"), workers=workers):
+    with tree(fresh_dir(parent, "profile"), workers=workers, **settings):
         names = _process_names()
         recorders = {
             name: subprocess.Popen(
@@ -124,9 +129,10 @@ def _short(frame: str) -> str:
 def main() -> None:
     jobs = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
     out = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("bench-profile")
+    prefetch = int(sys.argv[3]) if len(sys.argv) > 3 else 0
     parent = Path(tempfile.mkdtemp(prefix="antsup-profile-"))
     try:
-        for name, summary in profile_e2e(parent, out, jobs).items():
+        for name, summary in profile_e2e(parent, out, jobs, prefetch=prefetch).items():
             print(f"== {name}\n{summary}\n")
     finally:
         shutil.rmtree(parent, ignore_errors=True)
