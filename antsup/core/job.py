@@ -119,7 +119,41 @@ class JobRecord:
 
     @classmethod
     def from_wire(cls, data: Any) -> JobRecord:
-        """Rebuild a record from `to_wire` output; anything malformed raises `DecodeError`."""
+        """Rebuild a record from `to_wire` output; anything malformed raises `DecodeError`.
+
+        Replay rebuilds every job this way, so the common well-formed record takes one flat
+        check; anything that fails it goes through `_checked_from_wire` for a precise error.
+        """
+        if type(data) is list and len(data) == _WIRE_FIELDS:
+            (job_id, worker, queue, args, status_name, attempts, max_attempts, inserted_at,
+             scheduled_at, updated_at, errors, result, opts, key, pid) = data  # fmt: skip
+            status = _STATUS_BY_VALUE.get(status_name) if type(status_name) is str else None
+            if (
+                status is not None
+                and type(job_id) is int and job_id >= 0
+                and type(worker) is str and worker
+                and type(queue) is str and queue
+                and type(args) is bytes
+                and type(attempts) is int and attempts >= 0
+                and type(max_attempts) is int and max_attempts >= 0
+                and type(inserted_at) is float and math.isfinite(inserted_at)
+                and type(updated_at) is float and math.isfinite(updated_at)
+                and ((scheduled_at is None and status not in WAITING)
+                     or (type(scheduled_at) is float and math.isfinite(scheduled_at)))
+                and errors == []
+                and (opts is None or type(opts) is dict)
+                and (key is None or type(key) is bytes)
+                and (pid is None or (type(pid) is int and pid >= 0))
+            ):  # fmt: skip
+                return cls(
+                    job_id, sys.intern(worker), sys.intern(queue), args, status, attempts,
+                    max_attempts, inserted_at, scheduled_at, updated_at, (), result, opts, key,
+                    pid,
+                )  # fmt: skip
+        return cls._checked_from_wire(data)
+
+    @classmethod
+    def _checked_from_wire(cls, data: Any) -> JobRecord:
         if not isinstance(data, list | tuple) or len(data) != _WIRE_FIELDS:
             _bad(f"expected a list of {_WIRE_FIELDS} fields")
         status = _STATUS_BY_VALUE.get(data[4]) if isinstance(data[4], str) else None
