@@ -1,11 +1,11 @@
 """antsup: background jobs on a supervised tree of OS processes, kept in a msgpack journal.
 
-    class SendPromotion(antsup.Worker):
-        max_attempts = 3
-        def perform(self, job): ...
+class SendPromotion(antsup.Worker):
+    max_attempts = 3
+    def perform(self, job): ...
 
-    with antsup.start(workers=2):
-        SendPromotion.perform_async({"email": "jane@example.com"})
+with antsup.start(workers=2):
+    SendPromotion.perform_async({"email": "jane@example.com"})
 """
 
 from __future__ import annotations
