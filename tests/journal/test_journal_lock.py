@@ -9,7 +9,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from antsup.journal import DataDirLock, DataDirLocked
@@ -27,9 +26,8 @@ print("released", flush=True)
 
 
 @pytest.fixture(autouse=True)
-def no_children_left() -> Iterator[None]:
+def no_children_left(no_leftover_processes: None) -> Iterator[None]:
     yield
-    assert psutil.Process().children(recursive=True) == []
 
 
 def start_holder(directory: Path) -> subprocess.Popen[str]:
