@@ -107,7 +107,7 @@ class Client:
                     f"{self.max_args_bytes}-byte limit"
                 )
             specs.append([name, queue, packed, max_attempts, scheduled_at, unique, opts or None])
-        return [Job.from_wire(wire) for wire in self.call("insert", specs)]
+        return jobs_from_insert(self.call("insert", specs), specs, many_args)
 
     def get_job(self, job_id: int) -> Job:
         wire = self.call("get", job_id)
@@ -135,6 +135,18 @@ class Client:
     def queue(self, action: str, name: str, limit: int | None = None) -> dict[str, Any]:
         queues: dict[str, Any] = self.call("queue", action, name, limit)
         return queues
+
+
+def jobs_from_insert(reply: Any, specs: list[list[Any]], many_args: list[Any]) -> list[Job]:
+    """Jobs from an insert reply `[now, items]`: an item is a new job's id (built here from the
+    request) or, for a job that uniqueness returned instead, its whole record."""
+    now, items = reply
+    return [
+        Job.from_wire(item)
+        if isinstance(item, list)
+        else Job.inserted(item, spec[0], spec[1], args, spec[3], spec[4], spec[6], now)
+        for item, spec, args in zip(items, specs, many_args, strict=True)
+    ]
 
 
 _current: Client | None = None

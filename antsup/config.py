@@ -42,12 +42,17 @@ class Config:
     tree_start_method: Literal["spawn", "forkserver", "fork"] = "fork"
     #: Seconds running jobs get to finish when the tree stops, before they are cut off.
     shutdown_grace: float = 30.0
-    #: Jobs sent ahead to a worker beyond the ones it is running (0: only as many as it runs).
-    prefetch: int = 0
+    #: Jobs sent ahead to a worker beyond the ones it is running, at most: the full amount while
+    #: its jobs are fast (they would otherwise wait on the round trip to the queue manager),
+    #: one per running slot while they are slow.
+    prefetch: int = 64
     max_memory_per_worker: int | None = None
     max_jobs_per_worker: int | None = None
     #: Journal size (bytes) past which the queue manager writes a snapshot and drops old segments.
     compact_bytes: int = 64 * 1024 * 1024
+    #: Where tree processes send their log records (set by `antsup.start`), and from what level.
+    log_address: str | None = None
+    log_level: int = 30
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -61,6 +66,8 @@ class Config:
                 raise ValueError(f"queue names are non-empty strings, not {name!r}")
             if not isinstance(limit, int) or limit < 1:
                 raise ValueError(f"queue {name!r} needs a concurrency limit >= 1, not {limit!r}")
+        if self.prefetch < 0:
+            raise ValueError(f"prefetch must be >= 0, not {self.prefetch}")
         if self.storage not in ("disk", "memory"):
             raise ValueError(f"storage is 'disk' or 'memory', not {self.storage!r}")
         if self.fsync not in ("interval", "always", "never"):

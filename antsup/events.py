@@ -37,8 +37,25 @@ _lock = threading.Lock()
 _handlers: dict[str, tuple[frozenset[str], Handler]] = {}
 
 
+_source: Callable[[], Any] | None = None
+_subscription: Subscription | None = None
+
+
+def set_source(connect: Callable[[], Any] | None) -> None:
+    """Where events come from: set by `antsup.start` (a connection to its queue manager)."""
+    global _source, _subscription
+    with _lock:
+        _source = connect
+        old, _subscription = _subscription, None
+        if connect is not None and _handlers:
+            _subscription = Subscription(connect)
+    if old is not None:
+        old.stop()
+
+
 def attach(handler_id: str, events: Iterable[str], handler: Handler) -> None:
     """Call `handler(event, data)` for each of `events`; `handler_id` must be new."""
+    global _subscription
     wanted = frozenset(events)
     unknown = wanted - set(EVENTS)
     if unknown:
@@ -47,6 +64,8 @@ def attach(handler_id: str, events: Iterable[str], handler: Handler) -> None:
         if handler_id in _handlers:
             raise ValueError(f"a handler with id {handler_id!r} is already attached")
         _handlers[handler_id] = (wanted, handler)
+        if _source is not None and _subscription is None:
+            _subscription = Subscription(_source)
 
 
 def detach(handler_id: str) -> bool:

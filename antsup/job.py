@@ -68,6 +68,35 @@ class Job:
         )
 
     @classmethod
+    def inserted(
+        cls,
+        job_id: int,
+        worker: str,
+        queue: str,
+        args: Any,
+        max_attempts: int,
+        scheduled_at: float | None,
+        opts: dict[str, Any] | None,
+        now: float,
+    ) -> Job:
+        """A job just inserted at `now`, as the queue manager recorded it."""
+        at = _utc(now)
+        due = scheduled_at is not None and scheduled_at > now
+        return cls(
+            id=job_id,
+            worker=worker,
+            queue=queue,
+            args=args,
+            status="scheduled" if due else "enqueued",
+            attempts=0,
+            max_attempts=max_attempts,
+            inserted_at=at,
+            scheduled_at=to_datetime(scheduled_at),
+            updated_at=at,
+            opts=dict(opts or {}),
+        )
+
+    @classmethod
     def from_wire(cls, wire: Any) -> Job:
         """From `JobRecord.to_wire()` output, as the queue manager sends it."""
         return cls.from_record(JobRecord.from_wire(wire))

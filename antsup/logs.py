@@ -60,8 +60,10 @@ class ForwardingHandler(logging.Handler):
             pass  # the application is not listening, or is too slow: logging must never block
 
 
-def forward_logs(address: str, role: str, level: int) -> None:
+def forward_logs(address: str | None, role: str, level: int) -> None:
     """Called first thing in a tree process: its records go to the application."""
+    if address is None:
+        return
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)  # under fork, the parent's handlers were inherited

@@ -87,7 +87,7 @@ class TestingClient(Client):
     def close(self) -> None:
         pass
 
-    def _op_insert(self, specs: list[list[Any]]) -> list[list[Any]]:
+    def _op_insert(self, specs: list[list[Any]]) -> list[Any]:
         new_jobs = []
         for worker, queue, args_packed, max_attempts, scheduled_at, unique, opts in specs:
             if queue not in self.machine.queues():
@@ -102,7 +102,8 @@ class TestingClient(Client):
         if self.mode == "inline" and events:
             for job_id in [wire[0] for wire in events[0][1]]:
                 self._run_to_the_end(job_id)
-        return [_wire(self.machine.get(record.id)) or record.to_wire() for record in records]
+        wires = [_wire(self.machine.get(record.id)) or record.to_wire() for record in records]
+        return [self.now(), wires]
 
     def _op_get(self, job_id: int) -> list[Any] | None:
         return _wire(self.machine.get(job_id))

@@ -19,13 +19,18 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
+from multiprocessing.connection import Client as connect
 from types import TracebackType
 from typing import Any
 
 from antsup import client as client_module
+from antsup import events
 from antsup.client import Client
 from antsup.config import Config, load_or_create_authkey
 from antsup.journal import DataDirLock
+from antsup.logs import LogReceiver
 from antsup.supervisor import ChildSpec, SupervisorHandle, SupervisorSpec
 from antsup.supervisor import start as start_supervisor
 from antsup.worker import registered_modules
@@ -92,12 +97,18 @@ class Tree:
     """A running antsup tree: stop it, or use it as a context manager."""
 
     def __init__(
-        self, config: Config, handle: SupervisorHandle, client: Client, lock: DataDirLock
+        self,
+        config: Config,
+        handle: SupervisorHandle,
+        client: Client,
+        lock: DataDirLock,
+        logs: LogReceiver,
     ) -> None:
         self.config = config
         self.supervisor = handle
         self.client = client
         self._lock = lock
+        self._logs = logs
 
     @property
     def pid(self) -> int:
@@ -109,7 +120,9 @@ class Tree:
             self.client.call("quiesce")
         except Exception as exc:  # the queue manager may already be gone: stop anyway
             log.debug("quiesce before stop failed: %s", exc)
+        events.set_source(None)
         code = self.supervisor.stop(timeout)
+        self._logs.stop()
         self.client.close()
         if client_module._current is self.client:
             client_module.set_current(None)
@@ -158,22 +171,33 @@ def start(
     data_path.mkdir(parents=True, exist_ok=True)
     lock = DataDirLock(data_path)
     lock.acquire()
+    logs: LogReceiver | None = None
     try:
         authkey = load_or_create_authkey(data_path)
         config.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        logs = LogReceiver(str(config.run_dir / "log.sock"))
+        level = logging.getLogger().getEffectiveLevel()
+        config = replace(config, log_address=logs.address, log_level=level)
         handle = start_supervisor(
             build_spec(config),
-            on_escalation=on_escalation or _log_escalation,
+            on_escalation=partial(_escalated, on_escalation),
             start_method=config.start_method,
         )
     except BaseException:
+        if logs is not None:
+            logs.stop()
         lock.release()
         raise
     (data_path / "address").write_text(config.address + "\n")
     client = Client(config.address, authkey, config.max_args_bytes)
     client_module.set_current(client)
-    return Tree(config, handle, client, lock)
+    events.set_source(partial(connect, config.address, family="AF_UNIX", authkey=authkey))
+    return Tree(config, handle, client, lock, logs)
 
 
-def _log_escalation(reason: str) -> None:
+def _escalated(callback: Callable[[str], None] | None, reason: str) -> None:
+    """The root gave up (restart intensity): log, emit the event, call the application."""
     log.critical("antsup tree stopped: restart intensity reached (%s)", reason)
+    events.emit("supervisor:intensity", {"reason": reason})
+    if callback is not None:
+        callback(reason)

@@ -9,7 +9,7 @@ from typing import Any
 
 from antsup.cli import render
 from antsup.cli.connection import connect
-from antsup.client import Client
+from antsup.client import Client, jobs_from_insert
 from antsup.codec import pack
 from antsup.job import Job
 
@@ -88,4 +88,4 @@ def insert_by_name(
 ) -> Job:
     """The insert request `Worker.perform_async` would send, built from a name, not a class."""
     spec = [worker, queue, pack(args), max_attempts, scheduled_at, None, None]
-    return Job.from_wire(client.call("insert", [spec])[0])
+    return jobs_from_insert(client.call("insert", [spec]), [spec], [args])[0]

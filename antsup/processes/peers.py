@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from functools import partial
 from itertools import islice
 from multiprocessing.connection import Connection
 from typing import Any
 
 from antsup.processes.wire import send
+
+#: Jobs shorter than this (seconds, on average) are "fast": a worker gets its full prefetch.
+FAST_JOB = 0.005
 
 
 class WorkerPeer:
@@ -24,16 +29,37 @@ class WorkerPeer:
         self.pid = pid
         self.capacity = capacity
         self.threads = threads
+        #: Jobs sent ahead while jobs here are slow: one per running slot is enough to never
+        #: wait, and more would hold jobs back from other workers.
+        self.slow_capacity = min(capacity, 2 * threads)
+        #: Recent average seconds per job (exponentially weighted), None before any outcome.
+        self.job_seconds: float | None = None
         #: job id -> when it started running here (None while it waits in the worker).
         self.outstanding: dict[int, float | None] = {}
         self.draining = False
         #: The job whose timeout made us kill this worker, if any.
         self.timed_out: int | None = None
+        #: What the next message to it carries: new jobs (wire form) and acknowledged outcomes.
+        self.runs: list[list[Any]] = []
+        self.acks: list[int] = []
 
-    def free(self) -> int:
+    def idle_slots(self) -> int:
+        """Running slots with nothing in them (jobs it would start right away)."""
         if self.draining or self.timed_out is not None:
             return 0
-        return self.capacity - len(self.outstanding)
+        return self.threads - len(self.outstanding)
+
+    def free(self) -> int:
+        """How many more jobs to send: deep prefetch only while jobs are fast (under
+        FAST_JOB seconds), where the round trip to the queue manager would leave it idle."""
+        if self.draining or self.timed_out is not None:
+            return 0
+        fast = self.job_seconds is not None and self.job_seconds < FAST_JOB
+        return (self.capacity if fast else self.slow_capacity) - len(self.outstanding)
+
+    def observe(self, seconds: float) -> None:
+        previous = self.job_seconds
+        self.job_seconds = seconds if previous is None else 0.8 * previous + 0.2 * seconds
 
     def mark_started(self, now: float) -> list[int]:
         """Give a start time to jobs that just entered a running slot; returns their ids."""
@@ -48,6 +74,12 @@ class WorkerPeer:
     def running_and_waiting(self) -> tuple[list[int], list[int]]:
         ids = list(self.outstanding)
         return ids[: self.threads], ids[self.threads :]
+
+    def take_message(self) -> Callable[[], None]:
+        """The pending jobs and acks as one send, to run once they are durable."""
+        message = ["run", self.runs, self.acks]
+        self.runs, self.acks = [], []
+        return partial(self.send, message)
 
     def send(self, message: Any) -> None:
         """Best effort: a dead worker is noticed (and its jobs handled) when its pipe closes."""

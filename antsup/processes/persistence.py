@@ -17,6 +17,7 @@ from typing import Any
 from antsup.config import Config, read_authkey
 from antsup.errors import JournalWriteError
 from antsup.journal import Journal
+from antsup.logs import forward_logs
 from antsup.processes.listener import AuthListener
 from antsup.processes.signals import StopSignal
 from antsup.processes.wire import recv, send
@@ -26,6 +27,7 @@ from antsup.supervisor import ChildContext
 def run(ctx: ChildContext, config_wire: dict[str, Any]) -> None:
     """Entry point (child spec `antsup.processes.persistence:run`, wait_ready=True)."""
     config = Config.from_wire(config_wire)
+    forward_logs(config.log_address, "persistence", config.log_level)
     stop = StopSignal()
     journal = Journal.open(config.journal_dir, fsync=config.fsync)
     listener = AuthListener(config.persistence_address, read_authkey(config.data_path))

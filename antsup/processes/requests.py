@@ -46,7 +46,7 @@ def _wire(record: JobRecord | None) -> list[Any] | None:
     return None if record is None else record.to_wire()
 
 
-def _insert(qm: QueueManager, args: list[Any], now: float) -> list[list[Any]]:
+def _insert(qm: QueueManager, args: list[Any], now: float) -> list[Any]:
     if qm.journal is not None and qm.journal.error is not None:
         raise errors.JournalWriteError(
             f"the journal cannot be written ({qm.journal.error}); nothing was enqueued"
@@ -61,9 +61,18 @@ def _insert(qm: QueueManager, args: list[Any], now: float) -> list[list[Any]]:
         new_jobs.append(
             NewJob(worker, queue, args_packed, max_attempts, scheduled_at, unique_spec, opts)
         )
+    first_id = qm.machine.next_id
     records, events = qm.machine.insert(new_jobs, now)
     qm.record(events)
-    return [record.to_wire() for record in records]
+    # A new job travels back as its id alone (the client knows the rest); a job that uniqueness
+    # returned instead of inserting (maybe one inserted earlier in this batch) travels whole.
+    items: list[Any] = []
+    seen: set[int] = set()
+    for record in records:
+        new = record.id >= first_id and record.id not in seen
+        seen.add(record.id)
+        items.append(record.id if new else record.to_wire())
+    return [now, items]
 
 
 def _get(qm: QueueManager, args: list[Any], now: float) -> list[Any] | None:
@@ -133,7 +142,7 @@ def _stats(qm: QueueManager, args: list[Any], now: float) -> dict[str, Any]:
 def _throughput(qm: QueueManager, now: float) -> float:
     """Jobs finished per second over the last ten seconds or so."""
     samples = [(t, n) for t, n in qm.throughput if now - t <= 10.0]
-    samples.append((now, qm.finished_total))
+    samples.append((now, qm.pool.finished_total))
     (t0, n0), (t1, n1) = samples[0], samples[-1]
     return 0.0 if t1 <= t0 else (n1 - n0) / (t1 - t0)
 
@@ -142,7 +151,7 @@ def _processes(qm: QueueManager) -> list[dict[str, Any]]:
     """The process tree as psutil sees it, from the root supervisor down, with roles."""
     me = psutil.Process(os.getpid())
     roles = {me.pid: "queue_manager"}
-    for peer in qm.workers.values():
+    for peer in qm.pool.peers.values():
         roles[peer.pid] = "worker"
     try:
         core = me.parent()
@@ -164,7 +173,7 @@ def _processes(qm: QueueManager) -> list[dict[str, Any]]:
                         "pid": proc.pid,
                         "ppid": proc.ppid(),
                         "role": role,
-                        "restarts": qm.restarts.get(role, 0),
+                        "restarts": qm.pool.crashes if role == "worker" else 0,
                         "cpu_percent": proc.cpu_percent(interval=None),
                         "rss": proc.memory_info().rss,
                         "uptime": time.time() - proc.create_time(),
@@ -187,7 +196,7 @@ def _guess_role(parent_role: str | None, proc: psutil.Process) -> str:
 
 def _quiesce(qm: QueueManager, args: list[Any], now: float) -> None:
     """The tree is about to stop: send no more jobs to workers."""
-    qm.quiesced = True
+    qm.pool.quiesced = True
 
 
 def _ping(qm: QueueManager, args: list[Any], now: float) -> str:

@@ -24,6 +24,7 @@ from antsup.config import Config, read_authkey
 from antsup.errors import DecodeError
 from antsup.execution import Outcome, is_async, run_async, run_sync
 from antsup.job import Job
+from antsup.logs import forward_logs
 from antsup.processes.signals import StopSignal
 from antsup.processes.wire import recv, send
 from antsup.supervisor import ChildContext
@@ -35,6 +36,7 @@ ACK_GRACE = 2.0
 def run(ctx: ChildContext, config_wire: dict[str, Any]) -> None:
     """Entry point (child spec template `antsup.processes.worker:run` of the pool)."""
     config = Config.from_wire(config_wire)
+    forward_logs(config.log_address, "worker", config.log_level)
     for module in config.modules:
         importlib.import_module(module)
     WorkerProcess(config, StopSignal()).loop()
@@ -83,10 +85,9 @@ class WorkerProcess:
         try:
             while True:
                 message = recv(self.conn)
-                if message[0] == "run":
+                if message[0] == "run":  # ["run", new jobs, acknowledged outcome ids]
                     self.waiting.extend(Job.from_wire(wire) for wire in message[1])
-                elif message[0] == "ack":
-                    for job_id in message[1]:
+                    for job_id in message[2]:
                         self.unacked.pop(job_id, None)
                 if not self.conn.poll(0):
                     return
@@ -194,8 +195,9 @@ class WorkerProcess:
                     message = recv(self.conn)
                 except (EOFError, OSError, DecodeError):
                     return
-                if message[0] == "ack":
-                    for job_id in message[1]:
+                if message[0] == "run":
+                    self.waiting.extend(Job.from_wire(wire) for wire in message[1])
+                    for job_id in message[2]:
                         self.unacked.pop(job_id, None)
 
 

@@ -56,7 +56,7 @@ def test_unregistered_worker_fails_and_is_never_imported(
     tree = start_tree()
     names = ["sneaky_module.Job", "jobs.workers.NotAWorker"]  # a module, a non-Worker class
     specs = [[name, "default", b"\x80", 1, None, None, None] for name in names]
-    ids = [wire[0] for wire in tree.client.call("insert", specs)]
+    ids = tree.client.call("insert", specs)[1]
     wait_until(lambda: all(antsup.get_job(i).status == "failed" for i in ids))
     for job_id, name in zip(ids, names, strict=True):
         error = antsup.get_job(job_id).errors[0]["error"]

@@ -1,0 +1,90 @@
+"""The queue manager's side of the journal: numbered batches to the writer, replay on start."""
+
+from __future__ import annotations
+
+import time
+from multiprocessing.connection import Client, Connection
+from typing import Any
+
+from antsup.codec import pack, unpack
+from antsup.config import Config
+from antsup.core import Event, Machine
+from antsup.errors import DecodeError
+from antsup.journal import read_journal
+from antsup.processes.wire import recv, send
+
+
+def connect(address: str, authkey: bytes, timeout: float = 1.0) -> Connection:
+    """Connect to the persistence socket, waiting briefly: the supervisor starts persistence
+    first, so a missing socket means it just died, and failing lets the supervisor restart it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return Client(address, family="AF_UNIX", authkey=authkey)
+        except (FileNotFoundError, ConnectionRefusedError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)  # polling a socket path that does not exist yet: nothing to wait on
+
+
+def replay(machine: Machine, config: Config) -> int:
+    """Fold the journal into `machine` (the same `apply` as live operation); returns the count."""
+    count = 0
+    apply = machine.apply
+    for payload in read_journal(config.journal_dir):
+        batch = unpack(payload)
+        if not isinstance(batch, list):
+            raise DecodeError("a journal record is not a list of events")
+        for event in batch:
+            apply(event)
+        count += len(batch)
+    machine.tick(time.time())
+    return count
+
+
+class JournalLink:
+    """Numbered batches to the persistence process; its acks arrive in order."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.seq = 0
+        self.acked = 0
+        self.bytes_since_snapshot = 0
+        self.error: str | None = None
+
+    def append(self, events: list[Event]) -> int:
+        self.seq += 1
+        payload = pack(events)
+        self.bytes_since_snapshot += len(payload)
+        send(self.conn, ["append", self.seq, payload])
+        return self.seq
+
+    def barrier(self) -> None:
+        """Wait until everything sent so far is written (also: the writer opened the journal)."""
+        self.seq += 1
+        send(self.conn, ["sync", self.seq])
+        while self.acked < self.seq:
+            self.receive()
+
+    def snapshot(self, events: Any) -> None:
+        """Send the whole state as a snapshot, streamed in chunks, and wait until it is written."""
+        self.seq += 1
+        chunk: list[bytes] = []
+        for event in events:
+            chunk.append(pack([event]))
+            if len(chunk) >= 16:
+                send(self.conn, ["snapshot", self.seq, chunk, False])
+                chunk = []
+        send(self.conn, ["snapshot", self.seq, chunk, True])
+        while self.acked < self.seq:
+            self.receive()
+        self.bytes_since_snapshot = 0
+
+    def receive(self) -> None:
+        """Read one message: raises EOFError if the persistence process died."""
+        message = recv(self.conn)
+        if message[0] == "ack":
+            self.acked = max(self.acked, message[1])
+            self.error = None
+        elif message[0] == "error":
+            self.error = str(message[2])
