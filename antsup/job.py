@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from antsup.codec import unpack
 from antsup.core.job import JobRecord
 
 STATUSES = ("enqueued", "scheduled", "running", "retrying", "completed", "failed", "cancelled")
@@ -97,9 +98,46 @@ class Job:
         )
 
     @classmethod
+    def from_run_wire(cls, wire: list[Any]) -> Job:
+        """A job as the queue manager hands it to a worker (see `run_wire`): running now."""
+        (job_id, worker, queue, args, attempts, max_attempts, inserted_at, scheduled_at,
+         updated_at, errors, opts) = wire  # fmt: skip
+        return cls(
+            id=job_id,
+            worker=worker,
+            queue=queue,
+            args=unpack(args),
+            status="running",
+            attempts=attempts,
+            max_attempts=max_attempts,
+            inserted_at=_utc(inserted_at),
+            scheduled_at=to_datetime(scheduled_at),
+            updated_at=_utc(updated_at),
+            errors=[{**e, "attempted_at": to_datetime(e["attempted_at"])} for e in errors],
+            opts=opts or {},
+        )
+
+    @classmethod
     def from_wire(cls, wire: Any) -> Job:
         """From `JobRecord.to_wire()` output, as the queue manager sends it."""
         return cls.from_record(JobRecord.from_wire(wire))
+
+
+def run_wire(record: JobRecord) -> list[Any]:
+    """What a worker needs of a job it is about to run: less than `JobRecord.to_wire`."""
+    return [
+        record.id,
+        record.worker,
+        record.queue,
+        record.args_packed,
+        record.attempts,
+        record.max_attempts,
+        record.inserted_at,
+        record.scheduled_at,
+        record.updated_at,
+        list(record.errors),
+        record.opts,
+    ]
 
 
 def _utc(epoch: float) -> datetime:

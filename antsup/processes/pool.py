@@ -21,6 +21,7 @@ from typing import Any
 from antsup.config import Config
 from antsup.core import Event, JobRecord, Machine, default_backoff
 from antsup.errors import DecodeError
+from antsup.job import run_wire
 from antsup.processes.exits import ExitReports
 from antsup.processes.peers import WorkerPeer
 from antsup.processes.wire import recv
@@ -225,7 +226,7 @@ class Pool:
                 self.record(events)
                 for record in records:
                     peer.outstanding[record.id] = None
-                peer.runs.extend(record.to_wire() for record in records)
+                peer.runs.extend(run_wire(record) for record in records)
                 self._track_starts(peer, now)
 
     def flush(self, after_durable: Callable[[Callable[[], None]], None]) -> None:

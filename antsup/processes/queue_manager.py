@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import Any
 
 from antsup.config import Config, read_authkey
@@ -22,6 +22,7 @@ from antsup.processes import requests
 from antsup.processes.exits import ExitReports
 from antsup.processes.journal_link import JournalLink, connect, replay
 from antsup.processes.listener import AuthListener
+from antsup.processes.poller import Poller
 from antsup.processes.pool import Pool
 from antsup.processes.signals import StopSignal
 from antsup.processes.wire import recv, send
@@ -78,6 +79,7 @@ class QueueManager:
         self.listener = listener
         self.stop = stop
         self.pool = Pool(config, machine, exits, self.record, self.publish)
+        self.poller = Poller()
         self.clients: set[Connection] = set()
         self.subscribers: set[Connection] = set()
         #: Events of the current iteration, and what to do once they are durable.
@@ -94,7 +96,7 @@ class QueueManager:
 
     def loop(self) -> None:
         while not self.stop.requested:
-            ready: list[Any] = wait(self._sources(), self._timeout())
+            ready = self.poller.wait(self._sources(), self._timeout())
             now = time.time()
             for source in ready:
                 self._on_ready(source, now)

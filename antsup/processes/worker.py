@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from multiprocessing.connection import Client, Connection, wait
+from multiprocessing.connection import Client, Connection
 from typing import Any
 
 from antsup.config import Config, read_authkey
@@ -25,6 +25,7 @@ from antsup.errors import DecodeError
 from antsup.execution import Outcome, is_async, run_async, run_sync
 from antsup.job import Job
 from antsup.logs import forward_logs
+from antsup.processes.poller import Poller
 from antsup.processes.signals import StopSignal
 from antsup.processes.wire import recv, send
 from antsup.supervisor import ChildContext
@@ -59,6 +60,7 @@ class WorkerProcess:
         os.set_blocking(self.wake_r, False)
         self.pool: ThreadPoolExecutor | None = None
         self.loop_thread: AsyncLoop | None = None
+        self.poller = Poller()
         self.conn = self._connect()
 
     # ---- connection -------------------------------------------------------------------
@@ -86,7 +88,7 @@ class WorkerProcess:
             while True:
                 message = recv(self.conn)
                 if message[0] == "run":  # ["run", new jobs, acknowledged outcome ids]
-                    self.waiting.extend(Job.from_wire(wire) for wire in message[1])
+                    self.waiting.extend(Job.from_run_wire(wire) for wire in message[1])
                     for job_id in message[2]:
                         self.unacked.pop(job_id, None)
                 if not self.conn.poll(0):
@@ -112,8 +114,7 @@ class WorkerProcess:
             while not (self.draining and not self.running):
                 self._start_jobs()
                 self._flush()
-                sources: list[Any] = [self.conn, self.stop, self.wake_r]
-                ready: list[Any] = wait(sources, None)
+                ready = self.poller.wait([self.conn, self.stop, self.wake_r], None)
                 if self.stop in ready:
                     self.stop.drain()
                 if self.wake_r in ready:
@@ -196,7 +197,7 @@ class WorkerProcess:
                 except (EOFError, OSError, DecodeError):
                     return
                 if message[0] == "run":
-                    self.waiting.extend(Job.from_wire(wire) for wire in message[1])
+                    self.waiting.extend(Job.from_run_wire(wire) for wire in message[1])
                     for job_id in message[2]:
                         self.unacked.pop(job_id, None)
 
