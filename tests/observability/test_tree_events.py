@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,3 +131,40 @@ def test_a_raising_handler_is_detached_and_the_tree_keeps_working(
     assert events.attached() == ["fine"]
     assert "'broken'" in caplog.text and "detached" in caplog.text
     assert all(count == 1 for count in run_counts(log).values())
+
+
+def queue_manager_pid() -> int | None:
+    try:
+        rows = antsup.stats()["processes"]
+    except Exception:  # restarting: the next poll asks again
+        return None
+    return next((row["pid"] for row in rows if row["role"] == "queue_manager"), None)
+
+
+def test_events_follow_a_restarted_queue_manager(start_tree: StartTree, log: Path) -> None:
+    seen = attach("seen", Recorder())
+    start_tree()
+    wait_subscribed([seen], log)
+    old = wait_until(queue_manager_pid)
+    os.kill(old, signal.SIGKILL)
+    wait_until(lambda: queue_manager_pid() not in (None, old))
+    wait_subscribed([seen], log)  # the subscription reconnected by itself
+    job = Record.perform_async({"log": str(log)})
+    seen.wait_for("job:success", id=job.id)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="child:crash/child:restart are published only for pool workers (antsup/processes/"
+    "pool.py); a crashed queue manager, persistence or supervisor emits nothing",
+)
+def test_a_crashed_queue_manager_emits_child_crash(start_tree: StartTree, log: Path) -> None:
+    seen = attach("seen", Recorder())
+    start_tree()
+    wait_subscribed([seen], log)
+    old = wait_until(queue_manager_pid)
+    os.kill(old, signal.SIGKILL)
+    wait_until(lambda: queue_manager_pid() not in (None, old))
+    wait_subscribed([seen], log)
+    (crash,) = seen.wait_for("child:crash", timeout=1)
+    assert crash["role"] == "queue_manager" and crash["pid"] == old
