@@ -34,9 +34,12 @@ class Recorder:
         self, event: str, count: int = 1, timeout: float = 5.0, **match: Any
     ) -> list[dict[str, Any]]:
         """The matching events once there are `count` of them (fails after `timeout`)."""
-        return wait_until(
-            lambda: len(self.of(event, **match)) >= count and self.of(event, **match), timeout
-        )
+
+        def enough() -> list[dict[str, Any]]:
+            found = self.of(event, **match)
+            return found if len(found) >= count else []
+
+        return wait_until(enough, timeout)
 
 
 def wait_subscribed(recorders: list[Recorder], log: Path) -> None:

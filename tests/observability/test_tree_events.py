@@ -133,12 +133,13 @@ def test_a_raising_handler_is_detached_and_the_tree_keeps_working(
     assert all(count == 1 for count in run_counts(log).values())
 
 
-def queue_manager_pid() -> int | None:
+def queue_manager_pid() -> int:
+    """The queue manager's pid, or 0 while it restarts."""
     try:
         rows = antsup.stats()["processes"]
     except Exception:  # restarting: the next poll asks again
-        return None
-    return next((row["pid"] for row in rows if row["role"] == "queue_manager"), None)
+        return 0
+    return next((int(row["pid"]) for row in rows if row["role"] == "queue_manager"), 0)
 
 
 def test_events_follow_a_restarted_queue_manager(start_tree: StartTree, log: Path) -> None:
@@ -147,7 +148,7 @@ def test_events_follow_a_restarted_queue_manager(start_tree: StartTree, log: Pat
     wait_subscribed([seen], log)
     old = wait_until(queue_manager_pid)
     os.kill(old, signal.SIGKILL)
-    wait_until(lambda: queue_manager_pid() not in (None, old))
+    wait_until(lambda: queue_manager_pid() not in (0, old))
     wait_subscribed([seen], log)  # the subscription reconnected by itself
     job = Record.perform_async({"log": str(log)})
     seen.wait_for("job:success", id=job.id)
@@ -164,7 +165,7 @@ def test_a_crashed_queue_manager_emits_child_crash(start_tree: StartTree, log: P
     wait_subscribed([seen], log)
     old = wait_until(queue_manager_pid)
     os.kill(old, signal.SIGKILL)
-    wait_until(lambda: queue_manager_pid() not in (None, old))
+    wait_until(lambda: queue_manager_pid() not in (0, old))
     wait_subscribed([seen], log)
     (crash,) = seen.wait_for("child:crash", timeout=1)
     assert crash["role"] == "queue_manager" and crash["pid"] == old

@@ -36,15 +36,17 @@ def test_killing_the_core_too_often_stops_the_tree_and_says_why(
     tree = start_tree(on_escalation=reasons.append)
     pids: set[int] = set()
 
-    def core_pid() -> int | None:
+    def new_core_pid() -> int:
+        """The core supervisor's pid once it runs again with a pid not killed yet, else 0."""
         (core,) = [c for c in tree.supervisor.which_children() if c.id == "core"]
-        return core.pid if core.status == "running" else None
+        running = core.status == "running" and core.pid not in pids
+        return core.pid or 0 if running else 0
 
     for _ in range(ROOT_MAX_RESTARTS):
-        pid = wait_until(lambda: (p := core_pid()) not in pids and p)
+        pid = wait_until(new_core_pid)
         pids.add(pid)
         os.kill(pid, signal.SIGKILL)
-    last = wait_until(lambda: (p := core_pid()) not in pids and p)
+    last = wait_until(new_core_pid)
     os.kill(last, signal.SIGKILL)
 
     assert tree.supervisor.wait(timeout=10) == EXIT_ESCALATED
