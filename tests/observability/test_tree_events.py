@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -169,3 +170,23 @@ def test_a_crashed_queue_manager_emits_child_crash(start_tree: StartTree, log: P
     wait_subscribed([seen], log)
     (crash,) = seen.wait_for("child:crash", timeout=1)
     assert crash["role"] == "queue_manager" and crash["pid"] == old
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the queue manager sends events with a blocking send (antsup/processes/"
+    "queue_manager.py:228 send_notices): a handler that blocks stalls the whole tree",
+)
+def test_a_blocked_handler_does_not_stall_the_tree(start_tree: StartTree, log: Path) -> None:
+    release = threading.Event()
+    seen = attach("seen", Recorder())
+    start_tree()
+    try:
+        wait_subscribed([seen], log)
+        events.attach("blocked", ["job:success"], lambda event, data: release.wait(30))
+        probes = len(run_counts(log))
+        Record.perform_many([{"log": str(log)} for _ in range(2000)])
+        # Only the runs log is read here: a client call would wait on the stalled tree too.
+        wait_until(lambda: len(run_counts(log)) == probes + 2000, timeout=5)
+    finally:
+        release.set()
