@@ -175,7 +175,7 @@ def test_a_crashed_queue_manager_emits_child_crash(start_tree: StartTree, log: P
 @pytest.mark.xfail(
     strict=True,
     reason="the queue manager sends events with a blocking send (antsup/processes/"
-    "queue_manager.py:228 send_notices): a handler that blocks stalls the whole tree",
+    "queue_manager.py:230 send_notices): a handler that blocks stalls the whole tree",
 )
 def test_a_blocked_handler_does_not_stall_the_tree(start_tree: StartTree, log: Path) -> None:
     release = threading.Event()
