@@ -31,11 +31,17 @@ class Client:
     """Talks to one tree's queue manager."""
 
     def __init__(
-        self, address: str, authkey: bytes, max_args_bytes: int = DEFAULT_MAX_ARGS_BYTES
+        self,
+        address: str,
+        authkey: bytes,
+        max_args_bytes: int = DEFAULT_MAX_ARGS_BYTES,
+        timeout: float = 60.0,
     ) -> None:
         self.address = address
         self.authkey = authkey
         self.max_args_bytes = max_args_bytes
+        #: Seconds to wait for a reply before giving up on the connection (ConnectionLost).
+        self.timeout = timeout
         self._local = threading.local()
 
     def _conn(self) -> Connection:
@@ -51,16 +57,21 @@ class Client:
         self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
-    def call(self, op: str, *args: Any) -> Any:
+    def call(self, op: str, *args: Any, timeout: float | None = None) -> Any:
         """One request, one reply; raises what the queue manager raised."""
         conn = self._conn()
+        wait = self.timeout if timeout is None else timeout
         try:
             send(conn, [op, *args])
+            if not conn.poll(wait):
+                raise TimeoutError(f"no answer within {wait} s")
             reply = recv(conn)
-        except (EOFError, OSError) as exc:
+        except (EOFError, OSError) as exc:  # TimeoutError is an OSError
             self._local.conn = None
+            conn.close()  # a late reply must not be read as the answer to the next request
             raise errors.ConnectionLost(
-                f"lost the queue manager during {op!r}: it may or may not have been applied"
+                f"lost the queue manager during {op!r} ({exc or type(exc).__name__}): "
+                "it may or may not have been applied"
             ) from exc
         if reply[0] == "ok":
             return reply[1]

@@ -78,7 +78,7 @@ class TestingClient(Client):
 
     # ---- the queue manager's requests, answered in process ----------------------------------
 
-    def call(self, op: str, *args: Any) -> Any:
+    def call(self, op: str, *args: Any, timeout: float | None = None) -> Any:
         handler = getattr(self, f"_op_{op}", None)
         if handler is None:
             raise ValueError(f"antsup.testing does not support the {op!r} request")

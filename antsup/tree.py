@@ -117,7 +117,7 @@ class Tree:
     def stop(self, timeout: float | None = None) -> int:
         """Stop dispatching, let running jobs finish (shutdown_grace), then stop every process."""
         try:
-            self.client.call("quiesce")
+            self.client.call("quiesce", timeout=5.0)
         except Exception as exc:  # the queue manager may already be gone: stop anyway
             log.debug("quiesce before stop failed: %s", exc)
         events.set_source(None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import logging
 import os
 import queue
 import threading
@@ -26,9 +27,12 @@ from antsup.execution import Outcome, is_async, run_async, run_sync
 from antsup.job import Job
 from antsup.logs import forward_logs
 from antsup.processes.poller import Poller
+from antsup.processes.recycling import MemoryWatch
 from antsup.processes.signals import StopSignal
 from antsup.processes.wire import recv, send
 from antsup.supervisor import ChildContext
+
+log = logging.getLogger("antsup.worker")
 
 #: Seconds a stopping worker waits for its last outcomes to be acknowledged.
 ACK_GRACE = 2.0
@@ -61,6 +65,9 @@ class WorkerProcess:
         self.pool: ThreadPoolExecutor | None = None
         self.loop_thread: AsyncLoop | None = None
         self.poller = Poller()
+        #: Guards what the memory watchdog's thread touches too: the connection, the queue.
+        self.lock = threading.RLock()
+        self.memory = MemoryWatch(config.max_memory_per_worker, self._over_memory)
         self.conn = self._connect()
 
     # ---- connection -------------------------------------------------------------------
@@ -86,16 +93,18 @@ class WorkerProcess:
     def _receive(self) -> None:
         try:
             while True:
-                message = recv(self.conn)
-                if message[0] == "run":  # ["run", new jobs, acknowledged outcome ids]
-                    self.waiting.extend(Job.from_run_wire(wire) for wire in message[1])
-                    for job_id in message[2]:
-                        self.unacked.pop(job_id, None)
+                self._handle(recv(self.conn))
                 if not self.conn.poll(0):
                     return
         except (EOFError, OSError, DecodeError):
             self.conn.close()
             self.conn = self._connect()
+
+    def _handle(self, message: list[Any]) -> None:
+        if message[0] == "run":  # ["run", new jobs, acknowledged outcome ids]
+            self.waiting.extend(Job.from_run_wire(wire) for wire in message[1])
+            for job_id in message[2]:
+                self.unacked.pop(job_id, None)
 
     def _flush(self) -> None:
         if not self.unsent:
@@ -111,18 +120,24 @@ class WorkerProcess:
 
     def loop(self) -> None:
         try:
-            while not (self.draining and not self.running):
+            while True:
                 self._start_jobs()
-                self._flush()
+                with self.lock:
+                    self._flush()
+                    if self.draining and not self.running:
+                        break
                 ready = self.poller.wait([self.conn, self.stop, self.wake_r], None)
                 if self.stop in ready:
                     self.stop.drain()
                 if self.wake_r in ready:
-                    self._collect()
+                    with self.lock:
+                        self._collect()
                 if self.conn in ready:
-                    self._receive()
-                if self.stop.requested and not self.draining:
-                    self._drain("stopping")
+                    with self.lock:
+                        self._receive()
+                with self.lock:
+                    if self.stop.requested and not self.draining:
+                        self._drain("stopping")
             self._flush()
             self._await_acks()
         finally:
@@ -133,27 +148,38 @@ class WorkerProcess:
 
     def _drain(self, reason: str) -> None:
         """Stop taking jobs: hand the waiting ones back, finish the running ones, then exit."""
+        log.info("worker %d retiring: %s", os.getpid(), reason)
         self.draining = True
         self._flush()
+        with contextlib.suppress(EOFError, OSError, DecodeError):
+            while self.conn.poll(0):  # jobs already sent to us go back too
+                self._handle(recv(self.conn))
         ids = [job.id for job in self.waiting]
         self.waiting.clear()
         with contextlib.suppress(OSError):
             send(self.conn, ["draining", ids])
 
     def _start_jobs(self) -> None:
-        while self.waiting and len(self.running) < self.threads and not self.draining:
-            if self.stop.requested:
-                return
-            self._flush()  # outcomes first: the queue manager must know what runs now
-            job = self.waiting.popleft()
-            if self.threads == 1 and not is_async(job):
+        while True:
+            with self.lock:  # the memory watchdog may drain us from its thread meanwhile
+                if not self.waiting or len(self.running) >= self.threads or self.draining:
+                    return
+                if self.stop.requested:
+                    return
+                if self.finished and self.memory.over():  # a fresh worker is never retired
+                    self._drain(f"{self.memory.rss()} bytes resident, over max_memory_per_worker")
+                    return
+                self._flush()  # outcomes first: the queue manager must know what runs now
+                job = self.waiting.popleft()
                 self.running[job.id] = job
-                outcome = run_sync(job)
+                inline = self.threads == 1 and not is_async(job)
+                if not inline:
+                    self._submit(job)
+                    continue
+            outcome = run_sync(job)  # outside the lock: the watchdog can act during the job
+            with self.lock:
                 del self.running[job.id]
                 self._finished(outcome)
-                continue
-            self.running[job.id] = job
-            self._submit(job)
 
     def _submit(self, job: Job) -> None:
         if is_async(job):
@@ -168,6 +194,17 @@ class WorkerProcess:
     def _on_done(self, future: Future[Outcome]) -> None:
         """In a job thread: hand the outcome to the main loop."""
         self.completions.put(future.result())
+        self._wake()
+
+    def _over_memory(self) -> None:
+        """From the watchdog thread, during a job: retire now (the job still finishes)."""
+        with self.lock:
+            if not self.draining and self.running:
+                self._drain(f"{self.memory.rss()} bytes resident, over max_memory_per_worker")
+        self._wake()
+
+    def _wake(self) -> None:
+        """From another thread: make the main loop look around."""
         os.write(self.wake_w, b"\0")
 
     def _collect(self) -> None:
@@ -196,10 +233,7 @@ class WorkerProcess:
                     message = recv(self.conn)
                 except (EOFError, OSError, DecodeError):
                     return
-                if message[0] == "run":
-                    self.waiting.extend(Job.from_run_wire(wire) for wire in message[1])
-                    for job_id in message[2]:
-                        self.unacked.pop(job_id, None)
+                self._handle(message)
 
 
 class AsyncLoop:

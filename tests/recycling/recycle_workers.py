@@ -1,0 +1,37 @@
+"""Workers for the recycling tests: one that leaks memory, one that reports its process."""
+
+from __future__ import annotations
+
+import os
+
+import antsup
+
+_leak: list[bytes] = []
+
+
+class Leak(antsup.Worker):
+    """Keeps 40 MB per job alive in the worker process, as a leaking library would."""
+
+    def perform(self, job: antsup.Job) -> int:
+        _leak.append(os.urandom(1024) * (40 * 1024))
+        return os.getpid()
+
+
+class WhoAmI(antsup.Worker):
+    def perform(self, job: antsup.Job) -> int:
+        return os.getpid()
+
+
+class LeakThenWait(antsup.Worker):
+    """Leaks 200 MB, then runs until the test creates the file named in its args."""
+
+    def perform(self, job: antsup.Job) -> int:
+        import time
+        from pathlib import Path
+
+        _leak.append(os.urandom(1024) * (200 * 1024))
+        release = Path(job.args["release"])
+        deadline = time.monotonic() + 30
+        while not release.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)  # the job's own work: waiting for the test to let it finish
+        return os.getpid()
