@@ -72,8 +72,8 @@ def test_disk_full_refuses_enqueues_and_loses_nothing_acknowledged(
 
     first = threading.Thread(target=enqueue, daemon=True)
     first.start()
-    first.join(5.0)
-    print(f"\nfirst enqueue on a full disk: {outcome or 'still waiting after 5 s'}")
+    first.join(1.0)
+    print(f"\nfirst enqueue on a full disk: {outcome or 'still waiting after 1 s'}")
 
     # Once the queue manager knows the journal cannot be written, enqueues fail at once.
     def refused() -> Any:
