@@ -5,8 +5,8 @@
     def handle(event: str, data: dict) -> None: ...
 
 Events: `job:start` (id, worker, queue, attempt, queued_for), `job:success` and `job:failure`
-(id, worker, queue, attempt, duration, queued_for; failures add error, and `retry_at` when a
-retry was scheduled), `job:retry` (id, worker, queue, attempt, retry_at), `child:crash` and
+(id, worker, queue, attempt, duration, queued_for; failures add error), `job:retry` (id, worker,
+queue, attempt, retry_at), `child:crash` and
 `child:restart` (supervisor, id, pid, exit code or reason) and `supervisor:intensity` (reason).
 Handlers run in a background thread of the application process. A handler that raises is
 logged and detached: it never breaks the tree or the other handlers.
@@ -37,6 +37,8 @@ _lock = threading.Lock()
 _handlers: dict[str, tuple[frozenset[str], Handler]] = {}
 
 
+#: Seconds `antsup.start` / `attach` wait for the queue manager to confirm a subscription.
+SUBSCRIBE_TIMEOUT = 5.0
 _source: Callable[[], Any] | None = None
 _subscription: Subscription | None = None
 
@@ -47,10 +49,13 @@ def set_source(connect: Callable[[], Any] | None) -> None:
     with _lock:
         _source = connect
         old, _subscription = _subscription, None
+        new = None
         if connect is not None and _handlers:
-            _subscription = Subscription(connect)
+            _subscription = new = Subscription(connect)
     if old is not None:
         old.stop()
+    if new is not None:
+        new.ready.wait(SUBSCRIBE_TIMEOUT)  # so events of the very first jobs are not missed
 
 
 def attach(handler_id: str, events: Iterable[str], handler: Handler) -> None:
@@ -64,8 +69,11 @@ def attach(handler_id: str, events: Iterable[str], handler: Handler) -> None:
         if handler_id in _handlers:
             raise ValueError(f"a handler with id {handler_id!r} is already attached")
         _handlers[handler_id] = (wanted, handler)
+        new = None
         if _source is not None and _subscription is None:
-            _subscription = Subscription(_source)
+            _subscription = new = Subscription(_source)
+    if new is not None:
+        new.ready.wait(SUBSCRIBE_TIMEOUT)
 
 
 def detach(handler_id: str) -> bool:
@@ -106,6 +114,8 @@ class Subscription:
     def __init__(self, connect: Callable[[], Any]) -> None:
         self._connect = connect
         self._stopped = threading.Event()
+        #: Set once the queue manager confirmed the subscription (events from then on arrive).
+        self.ready = threading.Event()
         self._conn: Any = None
         self._thread = threading.Thread(target=self._run, name="antsup-events", daemon=True)
         self._thread.start()
@@ -121,7 +131,9 @@ class Subscription:
                     if not self._conn.poll(0.2):
                         continue
                     message = recv(self._conn)
-                    if message[0] == "events":
+                    if message[0] == "subscribed":
+                        self.ready.set()
+                    elif message[0] == "events":
                         for event, data in message[1]:
                             emit(event, data)
             except (EOFError, OSError, ValueError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import logging
 import os
 import signal
 import time
@@ -32,6 +33,8 @@ RECONNECT_GRACE = 5.0
 EXIT_REPORT_WAIT = 2.0
 
 Failure = tuple[int, str, str | None, float]
+
+log = logging.getLogger("antsup.queue_manager")
 
 
 class Pool:
@@ -172,7 +175,21 @@ class Pool:
             else:
                 error = f"worker process {peer.pid} died ({how}) while running the job"
             failed.append((job_id, error, None, default_backoff(job.attempts)))
+        if failed:
+            log.warning(
+                "worker %d died (%s) running jobs %s", peer.pid, how, [f[0] for f in failed]
+            )
         self.record(self.machine.put_back(put_back, now))
+        self._fail(failed, now)
+
+    def _fail(self, failed: list[Failure], now: float) -> None:
+        """Fail attempts that ended without an outcome (crash, timeout, lost worker)."""
+        if self.events_wanted:
+            for job_id, error, _, retry_in in failed:
+                job = self.machine.get(job_id)
+                if job is not None:
+                    outcome = [job_id, "fail", error, None, retry_in]
+                    self._publish_outcome(job, outcome, None, now)
         self.record(self.machine.fail(failed, now))
 
     def adopt_running_jobs(self, now: float) -> None:
@@ -187,13 +204,13 @@ class Pool:
                 self._fail_orphans(ids, pid, now)
 
     def _fail_orphans(self, ids: list[int], pid: int, now: float) -> None:
-        failures = []
+        failures: list[Failure] = []
         for job_id in ids:
             job = self.machine.get(job_id)
             if job is not None:
                 error = f"worker process {pid} was gone when the queue manager restarted"
                 failures.append((job_id, error, None, default_backoff(job.attempts)))
-        self.record(self.machine.fail(failures, now))
+        self._fail(failures, now)
 
     # ---- timers, dispatch -----------------------------------------------------------------
 
@@ -245,7 +262,7 @@ class Pool:
             if timeout:
                 heapq.heappush(self.timeouts, (now + float(timeout), job_id, peer.pid))
             if self.events_wanted:
-                queued_for = now - (job.scheduled_at or job.inserted_at)
+                queued_for = now - _queued_since(job)
                 self.publish("job:start", {**_describe(job), "queued_for": queued_for})
 
     def _check_timeouts(self, now: float) -> None:
@@ -261,7 +278,11 @@ class Pool:
     def _publish_outcome(
         self, job: JobRecord, outcome: list[Any], started: float | None, now: float
     ) -> None:
-        data = {**_describe(job), "duration": None if started is None else now - started}
+        data = {
+            **_describe(job),
+            "duration": None if started is None else now - started,
+            "queued_for": None if started is None else started - _queued_since(job),
+        }
         if outcome[1] == "done":
             self.publish("job:success", data)
             return
@@ -269,6 +290,11 @@ class Pool:
         if job.attempts < job.max_attempts:
             retry_in = outcome[4] if outcome[4] is not None else default_backoff(job.attempts)
             self.publish("job:retry", {**_describe(job), "retry_at": now + float(retry_in)})
+
+
+def _queued_since(job: JobRecord) -> float:
+    """When the job became due: its scheduled time, or its insertion."""
+    return job.scheduled_at or job.inserted_at
 
 
 def _describe(job: JobRecord) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from antsup.processes.listener import AuthListener
 from antsup.processes.poller import Poller
 from antsup.processes.pool import Pool
 from antsup.processes.signals import StopSignal
+from antsup.processes.subscribers import Subscriber
 from antsup.processes.wire import recv, send
 from antsup.supervisor import ChildContext
 
@@ -81,7 +82,7 @@ class QueueManager:
         self.pool = Pool(config, machine, exits, self.record, self.publish)
         self.poller = Poller()
         self.clients: set[Connection] = set()
-        self.subscribers: set[Connection] = set()
+        self.subscribers: dict[Connection, Subscriber] = {}
         #: Events of the current iteration, and what to do once they are durable.
         self.pending_events: list[Event] = []
         self.pending_actions: list[Action] = []
@@ -199,7 +200,7 @@ class QueueManager:
                     return
                 if message == ["subscribe"]:
                     self.clients.discard(conn)
-                    self.subscribers.add(conn)
+                    self.subscribers[conn] = Subscriber(conn)
                     self.pool.events_wanted = True
                     return
                 requests.handle(self, conn, message, now)
@@ -225,17 +226,18 @@ class QueueManager:
 
     def _notify(self, notices: list[list[Any]]) -> Action:
         def send_notices() -> None:
-            for conn in list(self.subscribers):
-                try:
-                    send(conn, ["events", notices])
-                except OSError:
+            for conn, subscriber in list(self.subscribers.items()):
+                if subscriber.closed:
                     self._drop_subscriber(conn)
+                else:
+                    subscriber.offer(["events", notices])
 
         return send_notices
 
     def _drop_subscriber(self, conn: Connection) -> None:
-        self.subscribers.discard(conn)
-        conn.close()
+        subscriber = self.subscribers.pop(conn, None)
+        if subscriber is not None:
+            subscriber.close()
         self.pool.events_wanted = bool(self.subscribers)
 
     # ---- timers, dispatch ---------------------------------------------------------------

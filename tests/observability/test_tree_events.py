@@ -63,10 +63,6 @@ def test_handlers_attached_before_and_after_start_see_job_events(
         assert not seen.of("job:failure", id=ok.id) and not seen.of("job:success", id=flaky.id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="job:success/job:failure lack queued_for (antsup/processes/pool.py _publish_outcome)",
-)
 def test_outcome_events_carry_queued_for(start_tree: StartTree, log: Path) -> None:
     seen = attach("seen", Recorder())
     start_tree()
@@ -92,11 +88,6 @@ def test_a_crashing_job_reports_the_crash_and_the_restart(start_tree: StartTree,
     assert wait_until(worker_pids) == {restart["pid"]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an attempt failed by a worker crash or timeout publishes no job:failure/job:retry "
-    "(antsup/processes/pool.py _fail_crashed)",
-)
 def test_a_crashed_attempt_is_a_job_failure(start_tree: StartTree, log: Path) -> None:
     seen = attach("seen", Recorder())
     start_tree()
@@ -172,11 +163,6 @@ def test_a_crashed_queue_manager_emits_child_crash(start_tree: StartTree, log: P
     assert crash["role"] == "queue_manager" and crash["pid"] == old
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the queue manager sends events with a blocking send (antsup/processes/"
-    "queue_manager.py:230 send_notices): a handler that blocks stalls the whole tree",
-)
 def test_a_blocked_handler_does_not_stall_the_tree(start_tree: StartTree, log: Path) -> None:
     release = threading.Event()
     seen = attach("seen", Recorder())

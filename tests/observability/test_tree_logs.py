@@ -54,11 +54,6 @@ def test_a_jobs_log_record_reaches_the_application(start_tree: StartTree, collec
     assert record.funcName == "perform" and record.pathname.endswith("obs_workers.py")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="antsup's tree processes log nothing: a worker crash is only a job error and an event "
-    "(antsup/processes/pool.py _fail_crashed has no log call)",
-)
 def test_a_worker_crash_is_logged_by_the_queue_manager(
     start_tree: StartTree, collect: Collect, log: Path
 ) -> None:
