@@ -45,7 +45,9 @@ def job_after_restart(tmp_path: Path, job_id: int) -> dict[str, object]:
     try:
         # A job whose worker was killed is failed once its pid is seen gone: at once, or after
         # the 5 s reconnect grace when the dead worker is still an unreaped zombie.
-        return wait_until(finished, timeout=15, interval=0.2)
+        job = wait_until(finished, timeout=15, interval=0.2)
+        assert job is not None
+        return job
     finally:
         assert served.stop() == 0, served.log_text()
 

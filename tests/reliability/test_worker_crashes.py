@@ -7,7 +7,9 @@ import os
 import signal
 import statistics
 import time
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from conftest import pid_alive, wait_until
 from jobs.conftest import StartTree
@@ -17,6 +19,14 @@ import antsup
 from reliability.rel_workers import Poison
 
 KILLS = 15
+
+
+def is_gone(pid: int) -> bool:
+    return not pid_alive(pid)
+
+
+def worker_rows() -> list[dict[str, Any]]:
+    return [row for row in antsup.stats()["processes"] if row["role"] == "worker"]
 
 
 def run_one(log: Path) -> tuple[int, float]:
@@ -36,7 +46,7 @@ def test_a_killed_worker_is_replaced_and_runs_the_next_job(
     for _ in range(KILLS):
         os.kill(pid, signal.SIGKILL)
         killed_at = time.time()
-        wait_until(lambda victim=pid: not pid_alive(victim))
+        wait_until(partial(is_gone, pid))
         new_pid, started = run_one(log)
         assert new_pid != pid, "the job ran in the replacement"
         latencies.append(started - killed_at)
@@ -80,7 +90,6 @@ def test_poison_jobs_use_up_their_attempts_and_the_tree_stays_up(
         assert sorted(row[1] for row in runs if row[0] == crashing.id) == [1, 2, 3]
     wait_until(lambda: all(antsup.get_job(h.id).status == "completed" for h in healthy))
     assert tree.supervisor.exitcode is None and pid_alive(root)
-    workers = lambda: [row for row in antsup.stats()["processes"] if row["role"] == "worker"]  # noqa: E731
-    wait_until(lambda: len(workers()) == 2)  # a replacement may still be connecting
+    wait_until(lambda: len(worker_rows()) == 2)  # a replacement may still be connecting
     late = Record.perform_async({"log": str(log)})
     wait_until(lambda: antsup.get_job(late.id).status == "completed")
