@@ -175,6 +175,7 @@ def start(
     try:
         authkey = load_or_create_authkey(data_path)
         config.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        config.run_dir.chmod(0o700)  # also when it was made before, under another umask
         logs = LogReceiver(str(config.run_dir / "log.sock"))
         level = logging.getLogger().getEffectiveLevel()
         config = replace(config, log_address=logs.address, log_level=level)

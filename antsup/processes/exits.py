@@ -30,7 +30,11 @@ class ExitReports:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(address)  # left by a queue manager that was killed
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(address)
+        old_umask = os.umask(0o177)  # born 0600, like every socket of the tree
+        try:
+            self.sock.bind(address)
+        finally:
+            os.umask(old_umask)
         self.sock.setblocking(False)
         self._reports: dict[int, tuple[str, float]] = {}
 

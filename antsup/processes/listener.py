@@ -17,6 +17,12 @@ from multiprocessing import AuthenticationError
 from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
 
 HANDSHAKE_TIMEOUT = 5.0
+#: Longest wait for the rest of a message once its first bytes arrived.
+READ_TIMEOUT = 2.0
+
+
+def _timeval(seconds: float) -> bytes:
+    return struct.pack("ll", int(seconds), int((seconds % 1) * 1_000_000))
 
 
 class AuthListener:
@@ -71,19 +77,20 @@ class AuthListener:
 
     def _handshake(self, sock: socket.socket) -> None:
         sock.setblocking(True)
-        timeout = struct.pack("ll", int(HANDSHAKE_TIMEOUT), 0)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeout)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeout)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(HANDSHAKE_TIMEOUT))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(HANDSHAKE_TIMEOUT))
         conn = Connection(sock.detach())
         try:
             deliver_challenge(conn, self._authkey)
             answer_challenge(conn, self._authkey)
+            # The owner reads a connection only once it is readable, so a whole message is
+            # there; a peer that sends half a message and goes silent must not hold the owner's
+            # loop for more than READ_TIMEOUT.
             fd = conn.fileno()
-            no_timeout = struct.pack("ll", 0, 0)
             raw = socket.socket(fileno=fd)
             try:
-                raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, no_timeout)
-                raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, no_timeout)
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(READ_TIMEOUT))
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(0))
             finally:
                 raw.detach()
         except (AuthenticationError, OSError, EOFError, ValueError):

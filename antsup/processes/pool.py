@@ -19,6 +19,8 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
+import psutil
+
 from antsup.config import Config
 from antsup.core import Event, JobRecord, Machine, default_backoff
 from antsup.errors import DecodeError
@@ -72,8 +74,12 @@ class Pool:
 
     # ---- connections ----------------------------------------------------------------------
 
-    def connect(self, conn: Connection, hello: list[Any], now: float) -> None:
-        """["hello", pid, capacity, held_ids, outcomes]: a worker (re)connected."""
+    def connect(self, conn: Connection, hello: list[Any], now: float) -> bool:
+        """["hello", pid, capacity, held_ids, outcomes]: a worker (re)connected. False (and the
+        connection closed) if the hello is malformed."""
+        if not _is_worker_message(hello):
+            conn.close()
+            return False
         _, pid, capacity, held_ids, outcomes = hello
         peer = WorkerPeer(conn, pid, capacity, self.config.threads)
         self.peers[conn] = peer
@@ -89,6 +95,7 @@ class Pool:
                 peer.outstanding[job_id] = None
         self.record(self.machine.put_back(sorted(mine - claimed), now))
         self.on_outcomes(peer, outcomes, now)
+        return True
 
     def receive(self, conn: Connection, now: float) -> None:
         """Read every message waiting from one worker."""
@@ -96,6 +103,8 @@ class Pool:
         try:
             while True:
                 message = recv(conn)
+                if not _is_worker_message(message):
+                    raise DecodeError(f"malformed message from worker {peer.pid}")
                 if message[0] == "out":
                     self.on_outcomes(peer, message[1], now)
                 elif message[0] == "draining":
@@ -138,7 +147,7 @@ class Pool:
         del self.peers[peer.conn]
         peer.conn.close()
         running, waiting = peer.running_and_waiting()
-        if peer.draining:
+        if peer.draining or self.quiesced:  # cut off by shutdown: not the jobs' fault
             self.record(self.machine.put_back(running + waiting, now))
             return
         self.crashes += 1
@@ -292,6 +301,46 @@ class Pool:
             self.publish("job:retry", {**_describe(job), "retry_at": now + float(retry_in)})
 
 
+def _is_ids(value: Any) -> bool:
+    return type(value) is list and all(type(item) is int for item in value)
+
+
+def _is_outcome(value: Any) -> bool:
+    if type(value) is not list or not value or type(value[0]) is not int:
+        return False
+    if len(value) == 3:
+        return bool(value[1] == "done")
+    return (
+        len(value) == 5
+        and value[1] == "fail"
+        and type(value[2]) is str
+        and (value[3] is None or type(value[3]) is str)
+        and (value[4] is None or type(value[4]) in (int, float))
+    )
+
+
+def _is_worker_message(message: Any) -> bool:
+    """A worker is trusted (it passed the authkey) but never allowed to crash us by mistake."""
+    if type(message) is not list or len(message) < 2:
+        return False
+    kind = message[0]
+    if kind == "out":
+        return len(message) == 2 and type(message[1]) is list and all(map(_is_outcome, message[1]))
+    if kind == "draining":
+        return len(message) == 2 and _is_ids(message[1])
+    if kind == "hello":
+        return (
+            len(message) == 5
+            and type(message[1]) is int
+            and type(message[2]) is int
+            and bool(message[2] >= 1)
+            and _is_ids(message[3])
+            and type(message[4]) is list
+            and all(map(_is_outcome, message[4]))
+        )
+    return False
+
+
 def _queued_since(job: JobRecord) -> float:
     """When the job became due: its scheduled time, or its insertion."""
     return job.scheduled_at or job.inserted_at
@@ -302,10 +351,8 @@ def _describe(job: JobRecord) -> dict[str, Any]:
 
 
 def _alive(pid: int) -> bool:
+    """Running (a zombie waiting to be reaped by its supervisor is not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
         return False
-    except PermissionError:
-        return True
-    return True

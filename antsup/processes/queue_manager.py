@@ -196,7 +196,7 @@ class QueueManager:
                 message = recv(conn)
                 if isinstance(message, list) and message and message[0] == "hello":
                     self.clients.discard(conn)
-                    self.pool.connect(conn, message, now)
+                    self.pool.connect(conn, message, now)  # closes it if the hello is bad
                     return
                 if message == ["subscribe"]:
                     self.clients.discard(conn)

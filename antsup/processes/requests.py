@@ -31,13 +31,19 @@ _CLIENT_ERRORS = (
 
 
 def handle(qm: QueueManager, conn: Connection, message: Any, now: float) -> None:
+    events_before = len(qm.pending_events)
     try:
         if not isinstance(message, list) or not message or message[0] not in _HANDLERS:
             raise errors.DecodeError(f"not a request: {str(message)[:80]}")
         value = _HANDLERS[message[0]](qm, message[1:], now)
     except _CLIENT_ERRORS as exc:
-        kind = type(exc).__name__
-        send(conn, ["err", kind, str(exc)])  # nothing changed: no need to wait for the journal
+        send(conn, ["err", type(exc).__name__, str(exc)])  # nothing changed: no journal wait
+        return
+    except Exception as exc:  # a request of a shape no handler expected: refuse, never crash
+        send(conn, ["err", "RemoteError", f"malformed {str(message[0])[:40]!r} request: {exc!r}"])
+        return
+    if len(qm.pending_events) == events_before and qm.journal is not None and qm.journal.error:
+        send(conn, ["ok", value])  # a read while the journal cannot be written: answer now
         return
     qm.reply(conn, ["ok", value])
 

@@ -21,13 +21,6 @@ from antsup.processes.exits import ExitReports
 from antsup.processes.pool import Pool
 from reliability.test_fuzz import values
 
-PEER_CRASH = pytest.mark.xfail(
-    strict=True,
-    reason="Pool.connect/receive/on_outcomes (pool.py:77, :95-:127) index and unpack worker "
-    "messages without checking their shape and catch only EOFError/OSError/DecodeError: a "
-    "malformed message raises IndexError/TypeError/ValueError/KeyError in the queue manager",
-)
-
 
 @pytest.fixture
 def exits(tmp_path: Path) -> Iterator[ExitReports]:
@@ -72,14 +65,12 @@ def test_a_well_formed_unknown_message_is_ignored(exits: ExitReports, tmp_path: 
         pytest.param(["hello"], id="hello-too-short"),
     ],
 )
-@PEER_CRASH
 def test_a_malformed_worker_message_never_escapes(
     exits: ExitReports, tmp_path: Path, message: list[Any]
 ) -> None:
     feed(exits, tmp_path, message)
 
 
-@PEER_CRASH
 def test_fuzz_worker_messages(exits: ExitReports, tmp_path: Path) -> None:
     kinds = st.sampled_from(["out", "draining", "hello"])
 

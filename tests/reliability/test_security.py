@@ -107,13 +107,6 @@ def test_garbage_before_the_handshake_never_blocks_the_queue_manager(
         pytest.param(
             struct.pack("!i", 100) + b"\x93",
             id="truncated-then-silent",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the queue manager reads a client's message with a blocking "
-                "recv_bytes (queue_manager.py _drain_client -> wire.recv): an authenticated "
-                "client that sends a length prefix and then stays silent stalls every client "
-                "and every worker until it disconnects",
-            ),
         ),
     ],
 )

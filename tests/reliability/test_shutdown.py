@@ -73,16 +73,7 @@ def test_stop_finishes_running_jobs_and_hands_back_waiting_ones(
 @pytest.mark.parametrize(
     "threads",
     [
-        pytest.param(
-            1,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a worker running its job inline (threads=1) cannot say it is draining, "
-                "so its SIGKILL at the end of the grace is taken for a crash (pool.py:133 "
-                "_gone ignores Pool.quiesced) and the job, left running in the journal, fails "
-                "as an orphan on restart (pool.py _fail_orphans): an attempt is used",
-            ),
-        ),
+        1,
         2,
     ],
 )
