@@ -109,7 +109,12 @@ class TestingClient(Client):
         return _wire(self.machine.get(job_id))
 
     def _op_list(self, filters: dict[str, Any]) -> list[list[Any]]:
-        return [record.to_wire() for record in self.machine.list_jobs(**filters)]
+        filters = dict(filters)
+        newest, limit = filters.pop("newest", False), filters.pop("limit", None)
+        records = self.machine.list_jobs(**filters, limit=None if newest else limit)
+        if newest:
+            records = records[::-1][:limit]
+        return [record.to_wire() for record in records]
 
     def _op_cancel(self, job_id: int) -> list[Any] | None:
         self.machine.cancel(job_id, self.now())

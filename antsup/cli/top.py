@@ -148,25 +148,14 @@ def _rate(queue: str, history: deque[Sample]) -> str:
 
 
 def latest_failures(client: Client) -> list[Job]:
-    """Failed and retrying jobs, most recently updated first."""
-    jobs = client.list_jobs(status="failed") + client.list_jobs(status="retrying")
+    """Failed and retrying jobs, most recently updated first (only the newest few travel)."""
+    newest = {"newest": True, "limit": FAILURES_SHOWN}
+    jobs = client.list_jobs(status="failed", **newest)
+    jobs += client.list_jobs(status="retrying", **newest)
     jobs.sort(key=lambda job: job.updated_at, reverse=True)
     return jobs[:FAILURES_SHOWN]
 
 
 def failures_table(jobs: list[Job], width: int) -> str:
-    rows = [
-        [
-            job.id,
-            job.status,
-            job.queue,
-            job.worker,
-            f"{job.attempts}/{job.max_attempts}",
-            render.age(job.updated_at),
-            render.last_error(job),
-        ]
-        for job in jobs
-    ]
-    headers = ["ID", "STATUS", "QUEUE", "WORKER", "ATTEMPTS", "UPDATED", "ERROR"]
-    lines = render.table(headers, rows).splitlines()
+    lines = render.jobs_table(jobs, error_width=width).splitlines()
     return "\n".join(line if len(line) <= width else line[: width - 1] + "…" for line in lines)

@@ -86,14 +86,21 @@ def _get(qm: QueueManager, args: list[Any], now: float) -> list[Any] | None:
 
 
 def _list(qm: QueueManager, args: list[Any], now: float) -> list[list[Any]]:
+    """Oldest first; with "newest": the `limit` most recent (by id), newest first."""
     filters = args[0] or {}
+    if not isinstance(filters, dict):
+        raise ValueError("list filters must be a map")
+    newest = bool(filters.get("newest"))
+    limit = filters.get("limit")
     records = qm.machine.list_jobs(
         status=filters.get("status"),
         queue=filters.get("queue"),
         worker=filters.get("worker"),
         args=filters.get("args"),
-        limit=filters.get("limit"),
+        limit=None if newest else limit,
     )
+    if newest:
+        records = records[::-1][:limit]
     return [record.to_wire() for record in records]
 
 

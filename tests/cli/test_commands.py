@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from conftest import pid_alive, wait_until
 
-from cli.helpers import Served, antsup_cmd, antsup_json, serve
-
-
-@pytest.fixture
-def served(tmp_path: Path, no_leftover_processes: None) -> Iterator[Served]:
-    running = serve(tmp_path)
-    try:
-        yield running
-    finally:
-        if running.process.poll() is None:
-            assert running.stop() == 0, running.log_text()
+from cli.helpers import Served, antsup_cmd, antsup_json
 
 
 def statuses(data_dir: Path) -> dict[int, str]:

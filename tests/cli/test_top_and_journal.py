@@ -7,23 +7,10 @@ import re
 import select
 import signal
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from conftest import wait_until
 
-from cli.helpers import ANTSUP, Served, antsup_cmd, antsup_json, env_for, serve
-
-
-@pytest.fixture
-def served(tmp_path: Path, no_leftover_processes: None) -> Iterator[Served]:
-    running = serve(tmp_path)
-    try:
-        yield running
-    finally:
-        if running.process.poll() is None:
-            assert running.stop() == 0, running.log_text()
+from cli.helpers import ANTSUP, Served, antsup_cmd, antsup_json, env_for
 
 
 def test_top_in_a_terminal_shows_processes_queues_and_failures(served: Served) -> None:
