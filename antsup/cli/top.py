@@ -34,7 +34,9 @@ def top(args: argparse.Namespace) -> int:
     history: deque[Sample] = deque()
     try:
         while True:
-            frame = snapshot(client, history, shutil.get_terminal_size().columns)
+            # A terminal is as wide as it is; a pipe or file gets whole lines.
+            width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 240
+            frame = snapshot(client, history, width)
             if args.once:
                 print(frame)
                 return 0
@@ -157,5 +159,18 @@ def latest_failures(client: Client) -> list[Job]:
 
 
 def failures_table(jobs: list[Job], width: int) -> str:
-    lines = render.jobs_table(jobs, error_width=width).splitlines()
+    """The error comes right after the id and status, so a narrow terminal still shows it."""
+    rows = [
+        [
+            job.id,
+            job.status,
+            f"{job.attempts}/{job.max_attempts}",
+            render.age(job.updated_at),
+            render.last_error(job),
+            job.worker,
+        ]
+        for job in jobs
+    ]
+    headers = ["ID", "STATUS", "ATTEMPTS", "UPDATED", "ERROR", "WORKER"]
+    lines = render.table(headers, rows).splitlines()
     return "\n".join(line if len(line) <= width else line[: width - 1] + "…" for line in lines)

@@ -31,7 +31,7 @@ def test_top_in_a_terminal_shows_processes_queues_and_failures(served: Served) -
         nonlocal screen
         if select.select([main], [], [], 0.1)[0]:
             screen += os.read(main, 65536)
-        return screen.count(b"\x1b[2J") >= 2 and screen.rstrip().endswith(b"boom")
+        return screen.count(b"\x1b[2J") >= 2 and screen.rstrip().endswith(b"cli_app.Bad")
 
     try:
         wait_until(two_frames, 15)
