@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from datetime import UTC, datetime
 from multiprocessing.connection import Client as connect
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -152,10 +153,11 @@ def jobs_from_insert(reply: Any, specs: list[list[Any]], many_args: list[Any]) -
     """Jobs from an insert reply `[now, items]`: an item is a new job's id (built here from the
     request) or, for a job that uniqueness returned instead, its whole record."""
     now, items = reply
+    at = datetime.fromtimestamp(now, UTC)  # one datetime for the whole batch
     return [
         Job.from_wire(item)
         if isinstance(item, list)
-        else Job.inserted(item, spec[0], spec[1], args, spec[3], spec[4], spec[6], now)
+        else Job.inserted(item, spec[0], spec[1], args, spec[3], spec[4], spec[6], now, at)
         for item, spec, args in zip(items, specs, many_args, strict=True)
     ]
 

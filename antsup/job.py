@@ -79,9 +79,10 @@ class Job:
         scheduled_at: float | None,
         opts: dict[str, Any] | None,
         now: float,
+        at: datetime | None = None,
     ) -> Job:
-        """A job just inserted at `now`, as the queue manager recorded it."""
-        at = _utc(now)
+        """A job just inserted at `now` (`at`, as a datetime), as the queue manager recorded it."""
+        at = at or _utc(now)
         due = scheduled_at is not None and scheduled_at > now
         return cls(
             id=job_id,
