@@ -84,7 +84,7 @@ def build_spec(config: Config) -> SupervisorSpec:
     return SupervisorSpec(
         [
             ChildSpec("core", core, shutdown=90.0),
-            ChildSpec("pool", pool, shutdown=config.shutdown_grace * config.workers + 30.0),
+            ChildSpec("pool", pool, shutdown=config.shutdown_grace + 30.0),  # workers stop side by side
         ],
         strategy="one_for_one",
         max_restarts=3,

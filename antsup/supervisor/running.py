@@ -44,6 +44,8 @@ class ChildProcess:
         self.conn: Connection | None = conn
         self.pidfd: int | None = pidfd
         self.started_at = time.monotonic()
+        #: When the shutdown budget runs out, once `ask_to_stop` was called (None: kill at once).
+        self.stop_deadline: float | None = None
         #: Last reason a nested supervisor sent before exiting (e.g. why it escalated).
         self.last_reason = ""
         self._ps: psutil.Process | None = None
@@ -143,15 +145,23 @@ class ChildProcess:
 
     def stop(self) -> int | None:
         """SIGTERM, wait up to the shutdown budget, then SIGKILL; reaps; returns the exit code."""
+        self.ask_to_stop()
+        return self.finish_stop()
+
+    def ask_to_stop(self) -> None:
+        """SIGTERM now (unless brutal_kill); `finish_stop` waits out the budget from here."""
         grace = self.spec.grace
+        self.stop_deadline = None if grace is None else time.monotonic() + grace
         if grace is not None and self.pidfd is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGTERM)
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline and self.pidfd is not None:
-                ready = wait([self.pidfd], timeout=deadline - time.monotonic())
-                if ready:
-                    break
+
+    def finish_stop(self) -> int | None:
+        """Wait for the exit until the budget set by `ask_to_stop` runs out, then kill; reap."""
+        deadline = self.stop_deadline
+        while deadline is not None and self.pidfd is not None and time.monotonic() < deadline:
+            if wait([self.pidfd], timeout=deadline - time.monotonic()):
+                break
         return self.kill_and_reap()
 
     def kill_and_reap(self) -> int | None:

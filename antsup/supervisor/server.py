@@ -166,9 +166,22 @@ class Supervisor:
         return fds
 
     def _stop_all(self) -> None:
-        """Stop every running child in reverse start order, each within its shutdown budget."""
+        """Stop every running child in reverse start order, each within its shutdown budget.
+
+        A pool's children are alike and independent, so (as OTP does) they are all asked at
+        once and their budgets run side by side instead of one after another."""
+        if self.spec.strategy == "simple_one_for_one":
+            running = [slot for slot in reversed(self.slots) if slot.proc is not None]
+            for slot in running:
+                assert slot.proc is not None
+                slot.proc.ask_to_stop()
         for slot in reversed(self.slots):
-            self._stop_slot(slot)
+            if slot.proc is not None and self.spec.strategy == "simple_one_for_one":
+                slot.proc.finish_stop()
+                slot.proc = None
+                slot.status = "stopped"
+            else:
+                self._stop_slot(slot)
 
     def _stop_slot(self, slot: Slot) -> None:
         if slot.proc is not None:
