@@ -84,7 +84,8 @@ def build_spec(config: Config) -> SupervisorSpec:
     return SupervisorSpec(
         [
             ChildSpec("core", core, shutdown=90.0),
-            ChildSpec("pool", pool, shutdown=config.shutdown_grace + 30.0),  # workers stop side by side
+            # The pool stops its workers side by side: one grace period for all of them.
+            ChildSpec("pool", pool, shutdown=config.shutdown_grace + 30.0),
         ],
         strategy="one_for_one",
         max_restarts=3,
