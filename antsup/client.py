@@ -18,7 +18,7 @@ from antsup import errors
 from antsup.codec import pack
 from antsup.config import DEFAULT_MAX_ARGS_BYTES, read_authkey
 from antsup.job import Job
-from antsup.processes.wire import recv, send
+from antsup.processes.wire import readable, recv, send
 
 _ERRORS: dict[str, type[Exception]] = {
     name: value
@@ -64,7 +64,7 @@ class Client:
         wait = self.timeout if timeout is None else timeout
         try:
             send(conn, [op, *args])
-            if not conn.poll(wait):
+            if not readable(conn, wait):
                 raise TimeoutError(f"no answer within {wait} s")
             reply = recv(conn)
         except (EOFError, OSError) as exc:  # TimeoutError is an OSError

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import Any
 
 from antsup.config import Config, read_authkey
@@ -19,8 +19,9 @@ from antsup.errors import JournalWriteError
 from antsup.journal import Journal
 from antsup.logs import forward_logs
 from antsup.processes.listener import AuthListener
+from antsup.processes.poller import Poller
 from antsup.processes.signals import StopSignal
-from antsup.processes.wire import recv, send
+from antsup.processes.wire import readable, recv, send
 from antsup.supervisor import ChildContext
 
 
@@ -49,13 +50,14 @@ class Persistence:
         self.listener = listener
         self.stop = stop
         self.conn: Connection | None = None
+        self.poller = Poller()
         #: Received but not yet written (a write failed): retried, never dropped.
         self.unwritten: list[bytes] = []
         self.unwritten_seq: int | None = None
 
     def loop(self) -> None:
         while True:
-            ready: list[Any] = wait(self._sources(), self._timeout())
+            ready = self.poller.wait(self._sources(), self._timeout())
             if self.stop in ready:
                 self.stop.drain()
             if self.listener in ready:
@@ -67,7 +69,7 @@ class Persistence:
                 self.conn.close()
                 self.conn = None
             self._commit(self.conn)
-            idle = self.conn is None or not self.conn.poll(0)
+            idle = self.conn is None or not readable(self.conn)
             if self.stop.requested and idle and not self.unwritten:
                 return  # the queue manager stops before us: what it sent is written
 
@@ -112,7 +114,7 @@ class Persistence:
                 elif kind == "sync":
                     self._commit(conn, force_sync=True)
                     send(conn, ["ack", message[1]])
-                if not conn.poll(0):
+                if not readable(conn):
                     return True
         except (EOFError, ConnectionError):  # a killed queue manager may reset the connection
             return False

@@ -27,7 +27,7 @@ from antsup.errors import DecodeError
 from antsup.job import run_wire
 from antsup.processes.exits import ExitReports
 from antsup.processes.peers import WorkerPeer
-from antsup.processes.wire import recv
+from antsup.processes.wire import readable, recv
 
 #: Seconds a worker that was running jobs before a queue manager restart has to reconnect.
 RECONNECT_GRACE = 5.0
@@ -112,7 +112,7 @@ class Pool:
                     for job_id in message[1]:
                         peer.outstanding.pop(job_id, None)
                     self.record(self.machine.put_back(message[1], now))
-                if not conn.poll(0):
+                if not readable(conn):
                     return
         except (EOFError, OSError, DecodeError):
             self._gone(peer, time.time())

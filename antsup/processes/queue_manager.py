@@ -26,7 +26,7 @@ from antsup.processes.poller import Poller
 from antsup.processes.pool import Pool
 from antsup.processes.signals import StopSignal
 from antsup.processes.subscribers import Subscriber
-from antsup.processes.wire import recv, send
+from antsup.processes.wire import readable, recv, send
 from antsup.supervisor import ChildContext
 
 Action = Callable[[], None]
@@ -149,7 +149,7 @@ class QueueManager:
         while True:
             self.journal.receive()  # EOFError: persistence died; we crash and are restarted
             self._release_acked()
-            if not self.journal.conn.poll(0):
+            if not readable(self.journal.conn):
                 return
 
     # ---- durability ---------------------------------------------------------------------
@@ -204,7 +204,7 @@ class QueueManager:
                     self.pool.events_wanted = True
                     return
                 requests.handle(self, conn, message, now)
-                if not conn.poll(0):
+                if not readable(conn):
                     return
         except (EOFError, OSError, DecodeError):
             self.clients.discard(conn)

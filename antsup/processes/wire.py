@@ -14,6 +14,7 @@ persistence -> queue manager  ["ack", seq]  ["error", seq, message]
 
 from __future__ import annotations
 
+import select
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -27,3 +28,9 @@ def send(conn: Connection, message: Any) -> None:
 def recv(conn: Connection) -> Any:
     """Receive one message; raises EOFError when the peer is gone, DecodeError on garbage."""
     return unpack(conn.recv_bytes(MAX_MESSAGE_BYTES))
+
+
+def readable(conn: Connection, timeout: float = 0.0) -> bool:
+    """Whether a message (or EOF) is waiting: `Connection.poll` builds a whole selector per
+    call, which shows in the profile of every loop that asks this once per message."""
+    return bool(select.select([conn.fileno()], [], [], max(0.0, timeout))[0])

@@ -29,7 +29,7 @@ from antsup.logs import forward_logs
 from antsup.processes.poller import Poller
 from antsup.processes.recycling import MemoryWatch
 from antsup.processes.signals import StopSignal
-from antsup.processes.wire import recv, send
+from antsup.processes.wire import readable, recv, send
 from antsup.supervisor import ChildContext
 
 log = logging.getLogger("antsup.worker")
@@ -94,7 +94,7 @@ class WorkerProcess:
         try:
             while True:
                 self._handle(recv(self.conn))
-                if not self.conn.poll(0):
+                if not readable(self.conn):
                     return
         except (EOFError, OSError, DecodeError):
             self.conn.close()
@@ -152,7 +152,7 @@ class WorkerProcess:
         self.draining = True
         self._flush()
         with contextlib.suppress(EOFError, OSError, DecodeError):
-            while self.conn.poll(0):  # jobs already sent to us go back too
+            while readable(self.conn):  # jobs already sent to us go back too
                 self._handle(recv(self.conn))
         ids = [job.id for job in self.waiting]
         self.waiting.clear()
@@ -228,7 +228,7 @@ class WorkerProcess:
     def _await_acks(self) -> None:
         deadline = time.monotonic() + ACK_GRACE
         while self.unacked and time.monotonic() < deadline:
-            if self.conn.poll(max(0.0, deadline - time.monotonic())):
+            if readable(self.conn, deadline - time.monotonic()):
                 try:
                     message = recv(self.conn)
                 except (EOFError, OSError, DecodeError):
