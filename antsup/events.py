@@ -7,7 +7,8 @@
 Events: `job:start` (id, worker, queue, attempt, queued_for), `job:success` and `job:failure`
 (id, worker, queue, attempt, duration, queued_for; failures add error), `job:retry` (id, worker,
 queue, attempt, retry_at), `child:crash` and
-`child:restart` (supervisor, id, pid, exit code or reason) and `supervisor:intensity` (reason).
+`child:restart` (supervisor, id, role, pid; a crash adds exit) for every process of the tree, and
+`supervisor:intensity` (reason).
 Handlers run in a background thread of the application process. A handler that raises is
 logged and detached: it never breaks the tree or the other handlers.
 """

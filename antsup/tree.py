@@ -184,6 +184,7 @@ def start(
             build_spec(config),
             on_escalation=partial(_escalated, on_escalation),
             start_method=config.start_method,
+            on_event=events.emit,
         )
     except BaseException:
         if logs is not None:

@@ -61,7 +61,6 @@ class Pool:
         self.timeouts: list[tuple[float, int, int]] = []  # (deadline, job id, pid)
         self.finished_total = 0
         self.crashes = 0
-        self.replaced = 0
         #: Set when the tree is stopping: no new job goes out.
         self.quiesced = False
         #: Whether anyone subscribed to events (building them costs time on the hot path).
@@ -84,10 +83,7 @@ class Pool:
         peer = WorkerPeer(conn, pid, capacity, self.config.threads)
         self.peers[conn] = peer
         self.awaited_pids.pop(pid, None)
-        if self.replaced < self.crashes:  # a worker the pool started in place of a dead one
-            self.replaced += 1
-            if self.events_wanted:
-                self.publish("child:restart", {"supervisor": "pool", "role": "worker", "pid": pid})
+
         claimed = set(held_ids) | {outcome[0] for outcome in outcomes}
         mine = {job.id for job in self.machine.running_jobs(pid)}
         for job_id in held_ids:
@@ -166,9 +162,6 @@ class Pool:
     def _fail_crashed(self, peer: WorkerPeer, now: float) -> None:
         """Fail the attempt of each job that was running in a dead worker; put back the others."""
         how = self.exits.pop(peer.pid) or "exit status unknown"
-        if self.events_wanted:
-            crash = {"supervisor": "pool", "role": "worker", "pid": peer.pid, "exit": how}
-            self.publish("child:crash", crash)
         running, _ = peer.running_and_waiting()
         failed: list[Failure] = []
         put_back = []

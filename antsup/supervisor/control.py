@@ -59,6 +59,7 @@ def forward(sup: Supervisor, path: list[str], request: dict[str, Any]) -> dict[s
                 break
             if "ref" in reply and reply.get("ref") == request.get("ref"):
                 return reply
+            sup.relay(reply)  # an event that crossed our request on the way up
         elif ready:
             break
     raise CallError("not_running", f"supervisor {path[0]!r} did not answer (it exited)")

@@ -42,8 +42,12 @@ def start(
     spec: SupervisorSpec,
     on_escalation: Callable[[str], None] | None = None,
     start_method: StartMethod = "spawn",
+    on_event: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> SupervisorHandle:
-    """Start the root supervisor in its own process; return once every child is started."""
+    """Start the root supervisor in its own process; return once every child is started.
+
+    `on_event(name, data)` hears, from the handle's watcher thread, every `child:crash` and
+    `child:restart` anywhere in the tree (data: supervisor, id, role, pid, exit)."""
     mp = multiprocessing.get_context(start_method)
     ours, theirs = mp.Pipe(duplex=True)
     process = mp.Process(  # type: ignore[attr-defined]
@@ -51,7 +55,7 @@ def start(
     )
     process.start()
     theirs.close()
-    return SupervisorHandle(process, ours, on_escalation)
+    return SupervisorHandle(process, ours, on_escalation, on_event)
 
 
 class SupervisorHandle:
@@ -62,12 +66,14 @@ class SupervisorHandle:
         process: BaseProcess,
         conn: Connection,
         on_escalation: Callable[[str], None] | None,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         assert process.pid is not None
         self._process = process
         self.pid: int = process.pid
         self._conn = conn
         self._on_escalation = on_escalation
+        self._on_event = on_event
         self._pidfd = os.pidfd_open(self.pid)
         self._lock = threading.Lock()
         self._replies: queue.Queue[Any] = queue.Queue()
@@ -126,6 +132,12 @@ class SupervisorHandle:
             return False
         if message.get("event") == "escalated":
             self._escalation = str(message.get("reason"))
+        elif message.get("event") == "tree_event":
+            if self._on_event is not None:
+                try:
+                    self._on_event(str(message.get("name")), dict(message.get("data") or {}))
+                except Exception:  # the application's callback must not kill the watcher
+                    log.exception("on_event callback failed")
         elif "ref" in message:
             self._replies.put(message)
         return True

@@ -239,7 +239,7 @@ class Supervisor:
                 raise _Exit(EXIT_OK)
         for conn, slot in by_conn.items():
             if conn in ready and slot.proc is not None:
-                slot.proc.read_message()  # children's chatter; a last reason is kept
+                self.relay(slot.proc.read_message())  # children's chatter; a last reason is kept
         for pidfd, slot in by_pidfd.items():
             if pidfd in ready and slot.proc is not None and slot.proc.pidfd == pidfd:
                 self._on_child_exit(slot)
@@ -266,6 +266,8 @@ class Supervisor:
         assert slot.proc is not None
         pid, code = slot.proc.pid, slot.proc.reap_dead()
         self._report_exit(slot.id, pid, code)
+        if code != 0:
+            self._tree_event("child:crash", slot, pid, kernel.describe_exit(code))
         reason = f"child {slot.id!r} {slot.proc.last_reason or kernel.describe_exit(code)}"
         slot.proc = None
         slot.status = "stopped"
@@ -276,6 +278,18 @@ class Supervisor:
             return
         self._count_restart(slot, reason)
         self._start_group(self._restart_group(slot))
+
+    def relay(self, message: dict[str, Any] | None) -> None:
+        """Pass a nested supervisor's tree events up, towards the application."""
+        if message is not None and message.get("event") == "tree_event":
+            self._tell_parent(message)
+
+    def _tree_event(self, name: str, slot: Slot, pid: int, exit: str | None = None) -> None:
+        role = slot.id.rsplit("-", 1)[0] if self.spec.strategy == "simple_one_for_one" else slot.id
+        data = {"supervisor": self.ctx.id, "id": slot.id, "role": role, "pid": pid}
+        if exit is not None:
+            data["exit"] = exit
+        self._tell_parent({"event": "tree_event", "name": name, "data": data})
 
     def _report_exit(self, child_id: str, pid: int, code: int | None) -> None:
         """Tell the spec's exit_report socket how a child ended; never blocks, drops on error."""
@@ -319,6 +333,7 @@ class Supervisor:
                 return
             slot.status = "running"
             slot.restarts += 1
+            self._tree_event("child:restart", slot, slot.proc.pid)
 
     # ---------------------------------------------------------------- calls
     def find(self, child_id: str) -> Slot | None:
