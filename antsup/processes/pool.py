@@ -19,8 +19,6 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-import psutil
-
 from antsup.config import Config
 from antsup.core import Event, JobRecord, Machine, default_backoff
 from antsup.errors import DecodeError
@@ -28,6 +26,7 @@ from antsup.job import run_wire
 from antsup.processes.exits import ExitReports
 from antsup.processes.peers import WorkerPeer
 from antsup.processes.wire import readable, recv
+from antsup.supervisor.kernel import is_alive
 
 #: Seconds a worker that was running jobs before a queue manager restart has to reconnect.
 RECONNECT_GRACE = 5.0
@@ -200,7 +199,7 @@ class Pool:
         for job in self.machine.running_jobs():
             by_pid.setdefault(job.worker_pid or 0, []).append(job.id)
         for pid, ids in by_pid.items():
-            if pid and _alive(pid):
+            if pid and is_alive(pid):
                 self.awaited_pids[pid] = time.monotonic() + RECONNECT_GRACE
             else:
                 self._fail_orphans(ids, pid, now)
@@ -341,11 +340,3 @@ def _queued_since(job: JobRecord) -> float:
 
 def _describe(job: JobRecord) -> dict[str, Any]:
     return {"id": job.id, "worker": job.worker, "queue": job.queue, "attempt": job.attempts}
-
-
-def _alive(pid: int) -> bool:
-    """Running (a zombie waiting to be reaped by its supervisor is not)."""
-    try:
-        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
-    except psutil.Error:
-        return False

@@ -12,6 +12,7 @@ from conftest import wait_until
 
 from antsup import events
 from antsup.logs import LogReceiver, forward_logs
+from observability.test_tree_logs import Collect
 
 
 @pytest.fixture(autouse=True)
@@ -64,21 +65,12 @@ def _child_logs(address: str) -> None:
         logging.getLogger("antsup.worker").exception("job failed")
 
 
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 def test_records_of_a_child_process_reach_the_application(
     tmp_path: Path, no_leftover_processes: None
 ) -> None:
     address = str(tmp_path / "log.sock")
     receiver = LogReceiver(address)
-    collect = _Collect()
+    collect = Collect()
     logging.getLogger().addHandler(collect)
     old_level = logging.getLogger().level
     logging.getLogger().setLevel(logging.DEBUG)
