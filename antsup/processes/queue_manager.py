@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -148,6 +149,8 @@ class QueueManager:
         assert self.journal is not None
         while True:
             self.journal.receive()  # EOFError: persistence died; we crash and are restarted
+            if self.journal.error is not None:
+                self._answer_waiting_clients(self.journal.error)
             self._release_acked()
             if not readable(self.journal.conn):
                 return
@@ -212,15 +215,27 @@ class QueueManager:
 
     def reply(self, conn: Connection, value: Any) -> None:
         """Answer a client once the state it reflects is durable."""
+        self.after_durable(partial(self._send_reply, conn, value))
 
-        def send_reply() -> None:
-            if conn in self.clients:
-                try:
-                    send(conn, value)
-                except OSError:
-                    self.clients.discard(conn)
+    def _send_reply(self, conn: Connection, value: Any) -> None:
+        if conn in self.clients:
+            try:
+                send(conn, value)
+            except OSError:
+                self.clients.discard(conn)
 
-        self.after_durable(send_reply)
+    def _answer_waiting_clients(self, error: str) -> None:
+        """The journal refused a write (disk full): clients waiting on it hear so now, rather
+        than when space returns. Their change stays in memory and is written then."""
+        message = (
+            f"the journal cannot be written ({error}): this change is kept in memory and will "
+            "be written when space returns, so it may still take effect"
+        )
+        for _, actions in self.in_flight:
+            for i, action in enumerate(actions):
+                if isinstance(action, partial) and action.func == self._send_reply:
+                    self._send_reply(action.args[0], ["err", "JournalWriteError", message])
+                    actions[i] = _nothing
 
     # ---- subscribers ----------------------------------------------------------------------
 
@@ -276,3 +291,7 @@ class QueueManager:
             self.journal.snapshot(self.machine.snapshot())
         except (EOFError, OSError):
             pass
+
+
+def _nothing() -> None:
+    """Stands in for an action already done another way."""

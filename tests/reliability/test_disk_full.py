@@ -70,8 +70,11 @@ def test_disk_full_refuses_enqueues_and_loses_nothing_acknowledged(
     error = wait_until(refused, timeout=10, interval=0.2)
     print(f"later enqueue on a full disk: {type(error).__name__}: {error}")
     assert "nothing was enqueued" in str(error)
-    # Not checked: reads stall while the disk is full too (a reply waits for the batch in
-    # flight before it, queue_manager.py _flush), so get_job() would time out here.
+    first.join(10.0)  # it was answered when the write failed, not when space returns
+    assert not first.is_alive()
+    assert isinstance(outcome[0], antsup.JournalWriteError), outcome
+    assert "kept in memory" in str(outcome[0])
+    assert antsup.get_job(kept[0].id).status == "enqueued"  # reads answer while the disk is full
 
     filler.unlink()  # space returns
     first.join(10.0)
