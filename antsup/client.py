@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from multiprocessing.connection import Client as connect
 from multiprocessing.connection import Connection
@@ -100,6 +101,9 @@ class Client:
         timeout = opts.pop("timeout", cls.timeout)
         if timeout is not None:
             opts["timeout"] = float(timeout)
+        delays = crash_delays(cls, max_attempts)
+        if delays is not None:
+            opts["backoff"] = delays
         unique = None
         if cls.unique is not None:
             unique = [cls.unique.args, [str(status) for status in cls.unique.statuses]]
@@ -147,6 +151,23 @@ class Client:
     def queue(self, action: str, name: str, limit: int | None = None) -> dict[str, Any]:
         queues: dict[str, Any] = self.call("queue", action, name, limit)
         return queues
+
+
+def crash_delays(cls: Any, max_attempts: int) -> list[float] | None:
+    """The worker's own `backoff()` for each attempt, asked now: if an attempt ends with its
+    worker process (a crash), nobody can ask the class any more. None for the default backoff."""
+    from antsup.worker import Worker
+
+    if cls.backoff is Worker.backoff or max_attempts > 100:
+        return None
+    delays = []
+    for attempt in range(1, max_attempts + 1):
+        probe = Job.inserted(0, "", cls.queue, None, max_attempts, None, None, 0.0)
+        try:
+            delays.append(float(cls().backoff(replace(probe, attempts=attempt))))
+        except Exception:  # a backoff that needs the real job: the default applies
+            return None
+    return delays
 
 
 def jobs_from_insert(reply: Any, specs: list[list[Any]], many_args: list[Any]) -> list[Job]:

@@ -175,7 +175,7 @@ class Pool:
                 error = f"job timed out after {(job.opts or {}).get('timeout')} s"
             else:
                 error = f"worker process {peer.pid} died ({how}) while running the job"
-            failed.append((job_id, error, None, default_backoff(job.attempts)))
+            failed.append((job_id, error, None, crash_backoff(job)))
         if failed:
             log.warning(
                 "worker %d died (%s) running jobs %s", peer.pid, how, [f[0] for f in failed]
@@ -210,7 +210,7 @@ class Pool:
             job = self.machine.get(job_id)
             if job is not None:
                 error = f"worker process {pid} was gone when the queue manager restarted"
-                failures.append((job_id, error, None, default_backoff(job.attempts)))
+                failures.append((job_id, error, None, crash_backoff(job)))
         self._fail(failures, now)
 
     # ---- timers, dispatch -----------------------------------------------------------------
@@ -291,6 +291,18 @@ class Pool:
         if job.attempts < job.max_attempts:
             retry_in = outcome[4] if outcome[4] is not None else default_backoff(job.attempts)
             self.publish("job:retry", {**_describe(job), "retry_at": now + float(retry_in)})
+
+
+def crash_backoff(job: JobRecord) -> float:
+    """Seconds before retrying an attempt that ended with its process: the worker class's own
+    `backoff()` cannot be asked any more, so the delays it gave at enqueue time are used
+    (`opts["backoff"]`, one per attempt), else the default formula."""
+    delays = (job.opts or {}).get("backoff")
+    if isinstance(delays, list) and 0 < job.attempts <= len(delays):
+        delay = delays[job.attempts - 1]
+        if type(delay) in (int, float) and delay >= 0:
+            return float(delay)
+    return default_backoff(job.attempts)
 
 
 def _is_ids(value: Any) -> bool:
