@@ -18,7 +18,7 @@ def main(data_dir: str, runs_log: str) -> None:
     with antsup.start(workers=1, data_dir=data_dir, shutdown_grace=5.0):
         expected = {job.id: "completed" for job in Record.perform_many([{"log": runs_log}] * 20)}
         expected[Flaky.perform_async({"log": runs_log}).id] = "failed"
-        expected[Crash.perform_async({"log": runs_log, "how": "exit"}).id] = "retrying"
+        expected[Crash.perform_async({"log": runs_log, "how": "exit"}).id] = "failed"
         deadline = time.monotonic() + 20
         while any(antsup.get_job(id).status != status for id, status in expected.items()):
             if time.monotonic() > deadline:

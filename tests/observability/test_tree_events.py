@@ -79,7 +79,7 @@ def test_a_crashing_job_reports_the_crash_and_the_restart(start_tree: StartTree,
     start_tree()
     wait_subscribed([seen], log)
     (old_pid,) = wait_until(worker_pids)
-    Crash.perform_async({"log": str(log), "how": "exit"})
+    Crash.perform_async({"log": str(log), "how": "exit"}, max_attempts=1)  # one crash
     (crash,) = seen.wait_for("child:crash")
     assert crash == {
         "supervisor": "pool",
@@ -99,12 +99,12 @@ def test_a_crashed_attempt_is_a_job_failure(start_tree: StartTree, log: Path) ->
     seen = attach("seen", Recorder())
     start_tree()
     wait_subscribed([seen], log)
-    crash = Crash.perform_async({"log": str(log), "how": "exit"})
-    wait_until(lambda: antsup.get_job(crash.id).status == "retrying")
-    seen.wait_for("child:restart")
-    (failure,) = seen.wait_for("job:failure", id=crash.id)
-    assert "exit code 3" in failure["error"]
-    assert seen.wait_for("job:retry", id=crash.id)
+    crash = Crash.perform_async({"log": str(log), "how": "exit"})  # two attempts, two crashes
+    wait_until(lambda: antsup.get_job(crash.id).status == "failed")
+    failures = seen.wait_for("job:failure", 2, id=crash.id)
+    assert all("exit code 3" in failure["error"] for failure in failures)
+    (retry,) = seen.wait_for("job:retry", id=crash.id)  # after the first attempt only
+    assert retry["attempt"] == 1
 
 
 def test_a_raising_handler_is_detached_and_the_tree_keeps_working(

@@ -59,7 +59,7 @@ def test_a_worker_crash_is_logged_by_the_queue_manager(
 ) -> None:
     start_tree()
     crash = Crash.perform_async({"log": str(log), "how": "exit"})
-    wait_until(lambda: antsup.get_job(crash.id).status == "retrying")
+    wait_until(lambda: antsup.get_job(crash.id).status == "failed")
     records = wait_until(lambda: collect.named("antsup."), timeout=1)
     assert any(getattr(r, "antsup_role", None) == "queue_manager" for r in records)
     assert any("exit code 3" in r.getMessage() for r in records)
