@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from functools import partial
 from itertools import islice
 from multiprocessing.connection import Connection
 from typing import Any
 
-from antsup.processes.wire import send
+from antsup.processes.outbox import Outbox
 
 #: Jobs shorter than this (seconds, on average) are "fast": a worker gets its full prefetch.
 FAST_JOB = 0.005
@@ -42,6 +41,7 @@ class WorkerPeer:
         #: What the next message to it carries: new jobs (wire form) and acknowledged outcomes.
         self.runs: list[list[Any]] = []
         self.acks: list[int] = []
+        self.outbox = Outbox(conn)
 
     def idle_slots(self) -> int:
         """Running slots with nothing in them (jobs it would start right away)."""
@@ -82,6 +82,9 @@ class WorkerPeer:
         return partial(self.send, message)
 
     def send(self, message: Any) -> None:
-        """Best effort: a dead worker is noticed (and its jobs handled) when its pipe closes."""
-        with contextlib.suppress(OSError):
-            send(self.conn, message)
+        """Through the outbox: a worker busy in a long job is not reading, and the queue manager
+        must not wait for it. A dead worker is noticed (its jobs handled) when its pipe closes."""
+        self.outbox.offer(message)
+
+    def close(self) -> None:
+        self.outbox.close()

@@ -140,7 +140,7 @@ class Pool:
     def _gone(self, peer: WorkerPeer, now: float) -> None:
         """A worker's connection closed: it exited, crashed, or was killed for a timeout."""
         del self.peers[peer.conn]
-        peer.conn.close()
+        peer.close()
         running, waiting = peer.running_and_waiting()
         if peer.draining or self.quiesced:  # cut off by shutdown: not the jobs' fault
             self.record(self.machine.put_back(running + waiting, now))

@@ -23,10 +23,10 @@ from antsup.processes import requests
 from antsup.processes.exits import ExitReports
 from antsup.processes.journal_link import JournalLink, connect, replay
 from antsup.processes.listener import AuthListener
+from antsup.processes.outbox import Outbox, subscription_outbox
 from antsup.processes.poller import Poller
 from antsup.processes.pool import Pool
 from antsup.processes.signals import StopSignal
-from antsup.processes.subscribers import Subscriber
 from antsup.processes.wire import readable, recv, send
 from antsup.supervisor import ChildContext
 
@@ -83,7 +83,7 @@ class QueueManager:
         self.pool = Pool(config, machine, exits, self.record, self.publish)
         self.poller = Poller()
         self.clients: set[Connection] = set()
-        self.subscribers: dict[Connection, Subscriber] = {}
+        self.subscribers: dict[Connection, Outbox] = {}
         #: Events of the current iteration, and what to do once they are durable.
         self.pending_events: list[Event] = []
         self.pending_actions: list[Action] = []
@@ -203,7 +203,7 @@ class QueueManager:
                     return
                 if message == ["subscribe"]:
                     self.clients.discard(conn)
-                    self.subscribers[conn] = Subscriber(conn)
+                    self.subscribers[conn] = subscription_outbox(conn)
                     self.pool.events_wanted = True
                     return
                 requests.handle(self, conn, message, now)
