@@ -23,15 +23,16 @@ class WhoAmI(antsup.Worker):
 
 
 class LeakThenWait(antsup.Worker):
-    """Leaks 200 MB, then runs until the test creates the file named in its args."""
+    """Once the test creates `args["leak"]`, leaks 200 MB; then runs until `args["release"]`."""
 
     def perform(self, job: antsup.Job) -> int:
         import time
         from pathlib import Path
 
-        _leak.append(os.urandom(1024) * (200 * 1024))
-        release = Path(job.args["release"])
         deadline = time.monotonic() + 30
-        while not release.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)  # the job's own work: waiting for the test to let it finish
+        for step in ("leak", "release"):
+            while not Path(job.args[step]).exists() and time.monotonic() < deadline:
+                time.sleep(0.01)  # the job's own work: waiting for the test's go-ahead
+            if step == "leak":
+                _leak.append(os.urandom(1024) * (200 * 1024))
         return os.getpid()

@@ -50,15 +50,20 @@ def test_a_worker_retires_after_max_jobs_per_worker(
 def test_the_watchdog_sees_a_job_grow_past_the_limit_while_it_runs(
     tmp_path: Path, no_leftover_processes: None
 ) -> None:
-    release = tmp_path / "release"
+    leak, release = tmp_path / "leak", tmp_path / "release"
     with antsup.start(
         workers=1, data_dir=tmp_path / "data", modules=MODULES, max_memory_per_worker=150 * 2**20
     ):
-        big = LeakThenWait.perform_async({"release": str(release)})
+        big = LeakThenWait.perform_async({"leak": str(leak), "release": str(release)})
         behind = WhoAmI.perform_async({"n": 1})  # sent ahead to the same worker
+
+        def statuses() -> list[str]:
+            return [antsup.get_job(job.id).status for job in (big, behind)]
+
+        wait_until(lambda: statuses() == ["running", "running"], timeout=20)
+        leak.touch()  # now the job grows past the limit while it runs
         # The watchdog notices during the job: the worker hands back the job waiting behind it.
-        wait_until(lambda: antsup.get_job(behind.id).status == "enqueued", timeout=20)
-        assert antsup.get_job(big.id).status == "running"
+        wait_until(lambda: statuses() == ["running", "enqueued"], timeout=20)
         release.touch()
         done = wait_until(lambda: finished([big, behind]), timeout=30)
     assert [job.status for job in done] == ["completed", "completed"]
