@@ -3,12 +3,14 @@
 Message shapes (every message is a msgpack array whose first item names it):
 
 client -> queue manager   [op, *args]            reply ["ok", value] | ["err", kind, message]
-worker -> queue manager   ["hello", pid, slots, running_ids, outcomes]   once, on (re)connect
+                          ["subscribe"]          then ["subscribed"], ["events", [[name, data]]]
+worker -> queue manager   ["hello", pid, capacity, held_ids, outcomes]   once, on (re)connect
                           ["out", outcomes]      outcome = [id, "done", result]
                                                  | [id, "fail", error, stack, retry_in | None]
-                          ["draining", queued_ids]   shutting down: take these back, send no more
-queue manager -> worker   ["run", [job_wire, ...]]   ["ack", [id, ...]]
-queue manager -> persistence  ["append", seq, payload]  ["snapshot", seq, [payload, ...], last]
+                          ["draining", waiting_ids]  retiring: take these back, send no more
+queue manager -> worker   ["run", [run_wire, ...], acknowledged_outcome_ids]
+queue manager -> persistence  ["append", seq, payload]  ["sync", seq]
+                              ["snapshot", seq, [payload, ...], is_last]
 persistence -> queue manager  ["ack", seq]  ["error", seq, message]
 """
 
@@ -26,7 +28,8 @@ def send(conn: Connection, message: Any) -> None:
 
 
 def recv(conn: Connection) -> Any:
-    """Receive one message; raises EOFError when the peer is gone, DecodeError on garbage."""
+    """Receive one message; raises EOFError or OSError when the peer is gone or sent a
+    truncated frame, DecodeError on garbage."""
     return unpack(conn.recv_bytes(MAX_MESSAGE_BYTES))
 
 
