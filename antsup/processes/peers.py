@@ -8,7 +8,7 @@ from itertools import islice
 from multiprocessing.connection import Connection
 from typing import Any
 
-from antsup.processes.outbox import Outbox
+from antsup.processes.sender import Sender
 
 #: Jobs shorter than this (seconds, on average) are "fast": a worker gets its full prefetch.
 FAST_JOB = 0.005
@@ -41,7 +41,7 @@ class WorkerPeer:
         #: What the next message to it carries: new jobs (wire form) and acknowledged outcomes.
         self.runs: list[list[Any]] = []
         self.acks: list[int] = []
-        self.outbox = Outbox(conn)
+        self.sender = Sender(conn)
 
     def idle_slots(self) -> int:
         """Running slots with nothing in them (jobs it would start right away)."""
@@ -82,9 +82,9 @@ class WorkerPeer:
         return partial(self.send, message)
 
     def send(self, message: Any) -> None:
-        """Through the outbox: a worker busy in a long job is not reading, and the queue manager
-        must not wait for it. A dead worker is noticed (its jobs handled) when its pipe closes."""
-        self.outbox.offer(message)
+        """Never waits: a worker busy in a long job is not reading. A dead worker is noticed
+        (its jobs handled) when its connection closes."""
+        self.sender.offer(message)
 
     def close(self) -> None:
-        self.outbox.close()
+        self.sender.close()

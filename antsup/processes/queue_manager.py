@@ -23,17 +23,21 @@ from antsup.processes import requests
 from antsup.processes.exits import ExitReports
 from antsup.processes.journal_link import JournalLink, connect, replay
 from antsup.processes.listener import AuthListener
-from antsup.processes.outbox import Outbox, subscription_outbox
 from antsup.processes.poller import Poller
 from antsup.processes.pool import Pool
+from antsup.processes.sender import Sender
 from antsup.processes.signals import StopSignal
-from antsup.processes.wire import readable, recv, send
+from antsup.processes.wire import readable, recv
 from antsup.supervisor import ChildContext
 
 Action = Callable[[], None]
 
 #: Seconds between retention sweeps.
 PRUNE_INTERVAL = 1.0
+#: Replies a client may leave unread before it is disconnected (a client waits for each one).
+CLIENT_BACKLOG = 10_000
+#: Batches of events a subscriber may fall behind before it starts losing them.
+SUBSCRIBER_BACKLOG = 1000
 
 
 def run(ctx: ChildContext, config_wire: dict[str, Any]) -> None:
@@ -82,8 +86,8 @@ class QueueManager:
         self.stop = stop
         self.pool = Pool(config, machine, exits, self.record, self.publish)
         self.poller = Poller()
-        self.clients: set[Connection] = set()
-        self.subscribers: dict[Connection, Outbox] = {}
+        self.clients: dict[Connection, Sender] = {}
+        self.subscribers: dict[Connection, Sender] = {}
         #: Events of the current iteration, and what to do once they are durable.
         self.pending_events: list[Event] = []
         self.pending_actions: list[Action] = []
@@ -98,7 +102,9 @@ class QueueManager:
 
     def loop(self) -> None:
         while not self.stop.requested:
-            ready = self.poller.wait(self._sources(), self._timeout())
+            ready, writable = self.poller.poll(self._sources(), self._writers(), self._timeout())
+            for sender in writable:
+                sender.flush()
             now = time.time()
             for source in ready:
                 self._on_ready(source, now)
@@ -114,6 +120,13 @@ class QueueManager:
         sources.extend(self.clients)
         sources.extend(self.subscribers)
         return sources
+
+    def _writers(self) -> list[Sender]:
+        """Senders holding bytes a peer's socket had no room for."""
+        writers = [peer.sender for peer in self.pool.peers.values() if peer.sender.waiting]
+        writers.extend(sender for sender in self.clients.values() if sender.waiting)
+        writers.extend(sender for sender in self.subscribers.values() if sender.waiting)
+        return writers
 
     def _timeout(self) -> float:
         now = time.time()
@@ -133,7 +146,8 @@ class QueueManager:
         elif source is self.listener:
             self.listener.accept_pending()
         elif source is self.listener.wakeup_fd:
-            self.clients.update(self.listener.ready())
+            for conn in self.listener.ready():
+                self.clients[conn] = Sender(conn, CLIENT_BACKLOG)
         elif source is self.exits:
             self.pool.on_exit_reports(now)
         elif self.journal is not None and source is self.journal.conn:
@@ -198,31 +212,39 @@ class QueueManager:
             while True:
                 message = recv(conn)
                 if isinstance(message, list) and message and message[0] == "hello":
-                    self.clients.discard(conn)
+                    self.clients.pop(conn).detach()
                     self.pool.connect(conn, message, now)  # closes it if the hello is bad
                     return
                 if message == ["subscribe"]:
-                    self.clients.discard(conn)
-                    self.subscribers[conn] = subscription_outbox(conn)
+                    self.clients.pop(conn).detach()
+                    self.subscribers[conn] = Sender(conn, SUBSCRIBER_BACKLOG, lossy=True)
+                    self.subscribers[conn].offer(["subscribed"])
                     self.pool.events_wanted = True
                     return
                 requests.handle(self, conn, message, now)
-                if not readable(conn):
+                if conn not in self.clients or not readable(conn):
                     return
         except (EOFError, OSError, DecodeError):
-            self.clients.discard(conn)
-            conn.close()
+            self._drop_client(conn)
 
     def reply(self, conn: Connection, value: Any) -> None:
         """Answer a client once the state it reflects is durable."""
-        self.after_durable(partial(self._send_reply, conn, value))
+        self.after_durable(partial(self.answer_now, conn, value))
 
-    def _send_reply(self, conn: Connection, value: Any) -> None:
-        if conn in self.clients:
-            try:
-                send(conn, value)
-            except OSError:
-                self.clients.discard(conn)
+    def answer_now(self, conn: Connection, value: Any) -> None:
+        """Answer a client now (requests that changed nothing need not wait)."""
+        sender = self.clients.get(conn)
+        if sender is not None:
+            sender.offer(value)
+            if sender.closed:
+                self._drop_client(conn)
+
+    def _drop_client(self, conn: Connection) -> None:
+        sender = self.clients.pop(conn, None)
+        if sender is not None:
+            sender.close()
+        else:
+            conn.close()
 
     def _answer_waiting_clients(self, error: str) -> None:
         """The journal refused a write (disk full): clients waiting on it hear so now, rather
@@ -233,8 +255,8 @@ class QueueManager:
         )
         for _, actions in self.in_flight:
             for i, action in enumerate(actions):
-                if isinstance(action, partial) and action.func == self._send_reply:
-                    self._send_reply(action.args[0], ["err", "JournalWriteError", message])
+                if isinstance(action, partial) and action.func == self.answer_now:
+                    self.answer_now(action.args[0], ["err", "JournalWriteError", message])
                     actions[i] = _nothing
 
     # ---- subscribers ----------------------------------------------------------------------
@@ -242,10 +264,9 @@ class QueueManager:
     def _notify(self, notices: list[list[Any]]) -> Action:
         def send_notices() -> None:
             for conn, subscriber in list(self.subscribers.items()):
+                subscriber.offer(["events", notices])
                 if subscriber.closed:
                     self._drop_subscriber(conn)
-                else:
-                    subscriber.offer(["events", notices])
 
         return send_notices
 

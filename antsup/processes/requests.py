@@ -16,7 +16,6 @@ import psutil
 
 from antsup import errors
 from antsup.core import JobRecord, NewJob, Status, Unique
-from antsup.processes.wire import send
 
 if TYPE_CHECKING:
     from antsup.processes.queue_manager import QueueManager
@@ -37,13 +36,14 @@ def handle(qm: QueueManager, conn: Connection, message: Any, now: float) -> None
             raise errors.DecodeError(f"not a request: {str(message)[:80]}")
         value = _HANDLERS[message[0]](qm, message[1:], now)
     except _CLIENT_ERRORS as exc:
-        send(conn, ["err", type(exc).__name__, str(exc)])  # nothing changed: no journal wait
+        qm.answer_now(conn, ["err", type(exc).__name__, str(exc)])  # nothing changed
         return
     except Exception as exc:  # a request of a shape no handler expected: refuse, never crash
-        send(conn, ["err", "RemoteError", f"malformed {str(message[0])[:40]!r} request: {exc!r}"])
+        error = f"malformed {str(message[0])[:40]!r} request: {exc!r}"
+        qm.answer_now(conn, ["err", "RemoteError", error])
         return
     if len(qm.pending_events) == events_before and qm.journal is not None and qm.journal.error:
-        send(conn, ["ok", value])  # a read while the journal cannot be written: answer now
+        qm.answer_now(conn, ["ok", value])  # a read while the journal cannot be written
         return
     qm.reply(conn, ["ok", value])
 

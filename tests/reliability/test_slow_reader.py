@@ -3,7 +3,9 @@ fill that socket. The queue manager must go on serving everyone else meanwhile."
 
 from __future__ import annotations
 
+import contextlib
 import time
+from multiprocessing import connection
 from pathlib import Path
 
 from conftest import wait_until
@@ -12,6 +14,8 @@ from jobs.workers import Record
 
 import antsup
 from antsup.client import Client
+from antsup.codec import pack
+from antsup.processes.queue_manager import CLIENT_BACKLOG
 from reliability.rel_workers import Gate, starts
 
 
@@ -34,3 +38,29 @@ def test_a_busy_worker_with_a_full_socket_never_stalls_the_queue_manager(
     release.touch()
     wait_until(lambda: all(antsup.get_job(j.id).status == "completed" for j in [gate, *big]), 30)
     client.close()
+
+
+def test_a_client_that_never_reads_its_replies_is_dropped_and_others_are_served(
+    start_tree: StartTree,
+) -> None:
+    tree = start_tree(workers=1)
+    greedy = connection.Client(tree.client.address, family="AF_UNIX", authkey=tree.client.authkey)
+    ping = pack(["ping"])
+    with contextlib.suppress(ConnectionError):  # dropped while still sending: fine too
+        for _ in range(CLIENT_BACKLOG * 3):  # far more replies than a socket buffer holds
+            greedy.send_bytes(ping)
+    client = Client(tree.client.address, tree.client.authkey, timeout=5.0)
+    assert client.call("ping") == "pong"
+
+    def dropped() -> bool:  # read what was sent before the queue manager gave up, then EOF
+        try:
+            while greedy.poll(0):
+                greedy.recv_bytes()
+        except (EOFError, ConnectionError):
+            return True
+        return False
+
+    wait_until(dropped, 30)
+    assert client.call("ping") == "pong"
+    client.close()
+    greedy.close()

@@ -1,0 +1,123 @@
+"""Messages to one peer, written without ever waiting for it.
+
+The queue manager is one thread serving everyone, so it must never block on a peer that is
+slow to read: a worker deep in a long job does not read its socket (and a job with large args
+fills it), an application's event handler may block, a client may send requests without
+reading the replies. Each peer gets a Sender: a message is written at once as far as the
+socket takes it (MSG_DONTWAIT, so the socket itself stays blocking for the peer's reads), the
+rest waits here, and the loop finishes it when poll says the socket is writable.
+
+No threads: a sender thread per peer would compete with the loop for the GIL, and that handoff
+cost more than all the sends together.
+
+Frames are those of `multiprocessing.connection` (a 4-byte big-endian length, then the bytes),
+so the peer reads them with `Connection.recv_bytes`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import struct
+from collections import deque
+from multiprocessing.connection import Connection
+from typing import Any
+
+from antsup.codec import pack
+
+log = logging.getLogger("antsup.queue_manager")
+
+_HEADER = struct.Struct("!i")
+_FLAGS = socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL
+#: Payloads larger than this are queued as header and payload, not copied into one frame.
+_COPY_LIMIT = 64 * 1024
+
+
+class Sender:
+    """Ordered, never-blocking writes to one connection.
+
+    `backlog` bounds how many messages may wait (0: no bound). When it is reached, a `lossy`
+    sender drops the new message (counted and logged: event subscribers, whose traffic is
+    best-effort), any other sender gives up on the peer and closes (a client that does not
+    read its replies). `closed` then tells the owner to drop the peer and `close()` it.
+    """
+
+    def __init__(self, conn: Connection, backlog: int = 0, lossy: bool = False) -> None:
+        self.conn = conn
+        self.backlog = backlog
+        self.lossy = lossy
+        self.dropped = 0
+        self.closed = False
+        self._socket = socket.socket(fileno=os.dup(conn.fileno()))
+        #: Pieces not yet written, each with whether a message ends with it.
+        self._waiting: deque[tuple[bytes | memoryview, bool]] = deque()
+        self._messages_waiting = 0
+
+    def fileno(self) -> int:
+        return self.conn.fileno()
+
+    @property
+    def waiting(self) -> bool:
+        """Whether bytes wait for the socket to become writable."""
+        return bool(self._waiting) and not self.closed
+
+    def offer(self, message: Any) -> None:
+        """Send `message` now as far as the socket allows; keep the rest for `flush`."""
+        if self.closed:
+            return
+        if self.backlog and self._messages_waiting >= self.backlog:
+            self._full()
+            return
+        payload = pack(message)
+        header = _HEADER.pack(len(payload))
+        if len(payload) <= _COPY_LIMIT:
+            self._waiting.append((header + payload, True))
+        else:
+            self._waiting.append((header, False))
+            self._waiting.append((payload, True))
+        self._messages_waiting += 1
+        self.flush()
+
+    def flush(self) -> None:
+        """Write what waits until the socket would block (or the peer is gone)."""
+        waiting = self._waiting
+        while waiting and not self.closed:
+            piece, ends_message = waiting[0]
+            try:
+                sent = self._socket.send(piece, _FLAGS)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # the peer is gone
+                self._stop()
+                return
+            if sent < len(piece):
+                waiting[0] = (memoryview(piece)[sent:], ends_message)
+                return
+            waiting.popleft()
+            self._messages_waiting -= ends_message
+
+    def close(self) -> None:
+        """Stop sending and close the connection."""
+        if self._socket.fileno() >= 0:
+            self.conn.close()
+        self.detach()
+
+    def detach(self) -> None:
+        """Stop sending but leave the connection open: it changes owner (a client connection
+        that turns out to be a worker or an event subscriber)."""
+        self._stop()
+        self._socket.close()  # our duplicate of the descriptor only
+
+    def _stop(self) -> None:
+        self.closed = True
+        self._waiting.clear()
+
+    def _full(self) -> None:
+        if not self.lossy:
+            log.warning("a client sent requests without reading the replies: disconnected")
+            self._stop()
+            return
+        self.dropped += 1
+        if self.dropped in (1, 100, 10_000):
+            log.warning("an event subscriber is too slow to read: %d messages lost", self.dropped)
