@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from itertools import islice
-from multiprocessing.connection import Connection
 from typing import Any
 
-from antsup.processes.sender import Sender
+from antsup.processes.channel import Channel
 
 #: Jobs shorter than this (seconds, on average) are "fast": a worker gets its full prefetch.
 FAST_JOB = 0.005
@@ -23,8 +22,9 @@ class WorkerPeer:
     waiting jobs go back without using an attempt.
     """
 
-    def __init__(self, conn: Connection, pid: int, capacity: int, threads: int) -> None:
-        self.conn = conn
+    def __init__(self, channel: Channel, pid: int, capacity: int, threads: int) -> None:
+        self.channel = channel
+        self.conn = channel.conn
         self.pid = pid
         self.capacity = capacity
         self.threads = threads
@@ -41,7 +41,6 @@ class WorkerPeer:
         #: What the next message to it carries: new jobs (wire form) and acknowledged outcomes.
         self.runs: list[list[Any]] = []
         self.acks: list[int] = []
-        self.sender = Sender(conn)
 
     def idle_slots(self) -> int:
         """Running slots with nothing in them (jobs it would start right away)."""
@@ -84,7 +83,7 @@ class WorkerPeer:
     def send(self, message: Any) -> None:
         """Never waits: a worker busy in a long job is not reading. A dead worker is noticed
         (its jobs handled) when its connection closes."""
-        self.sender.offer(message)
+        self.channel.offer(message)
 
     def close(self) -> None:
-        self.sender.close()
+        self.channel.close()

@@ -3,7 +3,7 @@
 `multiprocessing.connection.wait()` creates and fills a new selector on every call. The queue
 manager waits thousands of times a second on a set that rarely changes, so it keeps one
 `select.poll` object and rebuilds it only when the set of sources changes. It also waits for
-sockets to become writable, for senders with bytes left over (see `sender.py`).
+sockets to become writable, for senders with bytes left over (see `channel.py`).
 """
 
 from __future__ import annotations

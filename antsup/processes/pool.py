@@ -23,9 +23,9 @@ from antsup.config import Config
 from antsup.core import Event, JobRecord, Machine, default_backoff
 from antsup.errors import DecodeError
 from antsup.job import run_wire
+from antsup.processes.channel import Channel
 from antsup.processes.exits import ExitReports
 from antsup.processes.peers import WorkerPeer
-from antsup.processes.wire import readable, recv
 from antsup.supervisor.kernel import is_alive
 
 #: Seconds a worker that was running jobs before a queue manager restart has to reconnect.
@@ -72,15 +72,16 @@ class Pool:
 
     # ---- connections ----------------------------------------------------------------------
 
-    def connect(self, conn: Connection, hello: list[Any], now: float) -> bool:
-        """["hello", pid, capacity, held_ids, outcomes]: a worker (re)connected. False (and the
-        connection closed) if the hello is malformed."""
-        if not _is_worker_message(hello):
-            conn.close()
+    def connect(self, channel: Channel, hello: list[Any], rest: list[Any], now: float) -> bool:
+        """["hello", pid, capacity, held_ids, outcomes]: a worker (re)connected; `rest` are the
+        messages that came right after it. False (and the connection closed) if the hello is
+        malformed."""
+        if not _is_worker_message(hello) or hello[0] != "hello":
+            channel.close()
             return False
         _, pid, capacity, held_ids, outcomes = hello
-        peer = WorkerPeer(conn, pid, capacity, self.config.threads)
-        self.peers[conn] = peer
+        peer = WorkerPeer(channel, pid, capacity, self.config.threads)
+        self.peers[channel.conn] = peer
         self.awaited_pids.pop(pid, None)
 
         claimed = set(held_ids) | {outcome[0] for outcome in outcomes}
@@ -90,27 +91,32 @@ class Pool:
                 peer.outstanding[job_id] = None
         self.record(self.machine.put_back(sorted(mine - claimed), now))
         self.on_outcomes(peer, outcomes, now)
+        self._handle(peer, rest, now)
         return True
 
     def receive(self, conn: Connection, now: float) -> None:
         """Read every message waiting from one worker."""
         peer = self.peers[conn]
         try:
-            while True:
-                message = recv(conn)
-                if not _is_worker_message(message):
-                    raise DecodeError(f"malformed message from worker {peer.pid}")
-                if message[0] == "out":
-                    self.on_outcomes(peer, message[1], now)
-                elif message[0] == "draining":
-                    peer.draining = True
-                    for job_id in message[1]:
-                        peer.outstanding.pop(job_id, None)
-                    self.record(self.machine.put_back(message[1], now))
-                if not readable(conn):
-                    return
-        except (EOFError, OSError, DecodeError):
+            messages = peer.channel.receive()
+        except (EOFError, DecodeError):
             self._gone(peer, time.time())
+            return
+        self._handle(peer, messages, now)
+
+    def _handle(self, peer: WorkerPeer, messages: list[Any], now: float) -> None:
+        for message in messages:
+            if not _is_worker_message(message) or message[0] == "hello":
+                log.warning("malformed message from worker %d: disconnected", peer.pid)
+                self._gone(peer, time.time())
+                return
+            if message[0] == "out":
+                self.on_outcomes(peer, message[1], now)
+            elif message[0] == "draining":
+                peer.draining = True
+                for job_id in message[1]:
+                    peer.outstanding.pop(job_id, None)
+                self.record(self.machine.put_back(message[1], now))
 
     def on_outcomes(self, peer: WorkerPeer, outcomes: list[list[Any]], now: float) -> None:
         """[id, "done", result] | [id, "fail", error, stack, retry_in | None]."""

@@ -20,14 +20,14 @@ from antsup.core import Event, Machine, Retention
 from antsup.errors import DecodeError
 from antsup.logs import forward_logs
 from antsup.processes import requests
+from antsup.processes.channel import Channel
 from antsup.processes.exits import ExitReports
 from antsup.processes.journal_link import JournalLink, connect, replay
 from antsup.processes.listener import AuthListener
 from antsup.processes.poller import Poller
 from antsup.processes.pool import Pool
-from antsup.processes.sender import Sender
 from antsup.processes.signals import StopSignal
-from antsup.processes.wire import readable, recv
+from antsup.processes.wire import readable
 from antsup.supervisor import ChildContext
 
 Action = Callable[[], None]
@@ -86,8 +86,8 @@ class QueueManager:
         self.stop = stop
         self.pool = Pool(config, machine, exits, self.record, self.publish)
         self.poller = Poller()
-        self.clients: dict[Connection, Sender] = {}
-        self.subscribers: dict[Connection, Sender] = {}
+        self.clients: dict[Connection, Channel] = {}
+        self.subscribers: dict[Connection, Channel] = {}
         #: Events of the current iteration, and what to do once they are durable.
         self.pending_events: list[Event] = []
         self.pending_actions: list[Action] = []
@@ -103,8 +103,8 @@ class QueueManager:
     def loop(self) -> None:
         while not self.stop.requested:
             ready, writable = self.poller.poll(self._sources(), self._writers(), self._timeout())
-            for sender in writable:
-                sender.flush()
+            for channel in writable:
+                channel.flush()
             now = time.time()
             for source in ready:
                 self._on_ready(source, now)
@@ -121,11 +121,11 @@ class QueueManager:
         sources.extend(self.subscribers)
         return sources
 
-    def _writers(self) -> list[Sender]:
-        """Senders holding bytes a peer's socket had no room for."""
-        writers = [peer.sender for peer in self.pool.peers.values() if peer.sender.waiting]
-        writers.extend(sender for sender in self.clients.values() if sender.waiting)
-        writers.extend(sender for sender in self.subscribers.values() if sender.waiting)
+    def _writers(self) -> list[Channel]:
+        """Channels holding bytes a peer's socket had no room for."""
+        writers = [peer.channel for peer in self.pool.peers.values() if peer.channel.waiting]
+        writers.extend(channel for channel in self.clients.values() if channel.waiting)
+        writers.extend(channel for channel in self.subscribers.values() if channel.waiting)
         return writers
 
     def _timeout(self) -> float:
@@ -147,7 +147,7 @@ class QueueManager:
             self.listener.accept_pending()
         elif source is self.listener.wakeup_fd:
             for conn in self.listener.ready():
-                self.clients[conn] = Sender(conn, CLIENT_BACKLOG)
+                self.clients[conn] = Channel(conn, CLIENT_BACKLOG)
         elif source is self.exits:
             self.pool.on_exit_reports(now)
         elif self.journal is not None and source is self.journal.conn:
@@ -208,24 +208,27 @@ class QueueManager:
     # ---- clients ------------------------------------------------------------------------
 
     def _drain_client(self, conn: Connection, now: float) -> None:
+        channel = self.clients[conn]
         try:
-            while True:
-                message = recv(conn)
-                if isinstance(message, list) and message and message[0] == "hello":
-                    self.clients.pop(conn).detach()
-                    self.pool.connect(conn, message, now)  # closes it if the hello is bad
-                    return
-                if message == ["subscribe"]:
-                    self.clients.pop(conn).detach()
-                    self.subscribers[conn] = Sender(conn, SUBSCRIBER_BACKLOG, lossy=True)
-                    self.subscribers[conn].offer(["subscribed"])
-                    self.pool.events_wanted = True
-                    return
-                requests.handle(self, conn, message, now)
-                if conn not in self.clients or not readable(conn):
-                    return
-        except (EOFError, OSError, DecodeError):
+            messages = channel.receive()
+        except (EOFError, DecodeError):
             self._drop_client(conn)
+            return
+        for index, message in enumerate(messages):
+            if isinstance(message, list) and message and message[0] == "hello":
+                del self.clients[conn]  # a worker: the pool owns it from now on
+                self.pool.connect(channel, message, messages[index + 1 :], now)
+                return
+            if message == ["subscribe"]:
+                self.clients.pop(conn)  # it only listens from now on
+                self.subscribers[conn] = channel
+                channel.backlog, channel.lossy = SUBSCRIBER_BACKLOG, True
+                channel.offer(["subscribed"])
+                self.pool.events_wanted = True
+                return
+            requests.handle(self, conn, message, now)
+            if conn not in self.clients:
+                return
 
     def reply(self, conn: Connection, value: Any) -> None:
         """Answer a client once the state it reflects is durable."""
@@ -233,16 +236,16 @@ class QueueManager:
 
     def answer_now(self, conn: Connection, value: Any) -> None:
         """Answer a client now (requests that changed nothing need not wait)."""
-        sender = self.clients.get(conn)
-        if sender is not None:
-            sender.offer(value)
-            if sender.closed:
+        channel = self.clients.get(conn)
+        if channel is not None:
+            channel.offer(value)
+            if channel.closed:
                 self._drop_client(conn)
 
     def _drop_client(self, conn: Connection) -> None:
-        sender = self.clients.pop(conn, None)
-        if sender is not None:
-            sender.close()
+        channel = self.clients.pop(conn, None)
+        if channel is not None:
+            channel.close()
         else:
             conn.close()
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from antsup.codec import pack
 from antsup.config import Config
 from antsup.core import Machine, Retention
+from antsup.processes.channel import Channel
 from antsup.processes.exits import ExitReports
 from antsup.processes.pool import Pool
 from reliability.test_fuzz import values
@@ -36,9 +37,9 @@ def feed(exits: ExitReports, tmp_path: Path, message: list[Any]) -> None:
     ours, theirs = Pipe()
     try:
         if message and message[0] == "hello":
-            pool.connect(ours, message, time.time())
+            pool.connect(Channel(ours), message, [], time.time())
             return
-        pool.connect(ours, ["hello", 4242, 4, [], []], time.time())
+        pool.connect(Channel(ours), ["hello", 4242, 4, [], []], [], time.time())
         theirs.send_bytes(pack(message))
         pool.receive(ours, time.time())
     finally:

@@ -1,17 +1,21 @@
-"""Messages to one peer, written without ever waiting for it.
+"""Messages to and from one peer, without ever waiting for it.
 
 The queue manager is one thread serving everyone, so it must never block on a peer that is
 slow to read: a worker deep in a long job does not read its socket (and a job with large args
 fills it), an application's event handler may block, a client may send requests without
-reading the replies. Each peer gets a Sender: a message is written at once as far as the
+reading the replies. Each peer gets a Channel: a message is written at once as far as the
 socket takes it (MSG_DONTWAIT, so the socket itself stays blocking for the peer's reads), the
 rest waits here, and the loop finishes it when poll says the socket is writable.
 
 No threads: a sender thread per peer would compete with the loop for the GIL, and that handoff
 cost more than all the sends together.
 
+Reading is the mirror image: one non-blocking read takes everything waiting and every whole
+message in it is decoded, so a busy queue manager pays one system call for a burst of
+messages, and a peer that sends half a message and stops holds up nobody.
+
 Frames are those of `multiprocessing.connection` (a 4-byte big-endian length, then the bytes),
-so the peer reads them with `Connection.recv_bytes`.
+so the peer uses a plain `Connection` at its end.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from collections import deque
 from multiprocessing.connection import Connection
 from typing import Any
 
-from antsup.codec import pack
+from antsup.codec import MAX_MESSAGE_BYTES, pack, unpack
+from antsup.errors import DecodeError
 
 log = logging.getLogger("antsup.queue_manager")
 
@@ -32,10 +37,12 @@ _HEADER = struct.Struct("!i")
 _FLAGS = socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL
 #: Payloads larger than this are queued as header and payload, not copied into one frame.
 _COPY_LIMIT = 64 * 1024
+#: Bytes asked for per read.
+_READ_SIZE = 256 * 1024
 
 
-class Sender:
-    """Ordered, never-blocking writes to one connection.
+class Channel:
+    """Ordered, never-blocking writes to one connection, and reads of whole messages.
 
     `backlog` bounds how many messages may wait (0: no bound). When it is reached, a `lossy`
     sender drops the new message (counted and logged: event subscribers, whose traffic is
@@ -53,6 +60,7 @@ class Sender:
         #: Pieces not yet written, each with whether a message ends with it.
         self._waiting: deque[tuple[bytes | memoryview, bool]] = deque()
         self._messages_waiting = 0
+        self._inbox = bytearray()
 
     def fileno(self) -> int:
         return self.conn.fileno()
@@ -96,6 +104,46 @@ class Sender:
                 return
             waiting.popleft()
             self._messages_waiting -= ends_message
+
+    def receive(self) -> list[Any]:
+        """Every whole message that has arrived, without blocking (maybe none: the rest of a
+        message is still on its way). Raises EOFError once the peer has closed and everything
+        it sent was returned, DecodeError on a malformed or oversized message."""
+        closed = False
+        while True:
+            try:
+                chunk = self._socket.recv(_READ_SIZE, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:  # reset by a peer killed mid-conversation
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            self._inbox += chunk
+            if len(chunk) < _READ_SIZE:
+                break
+        messages = self._whole_messages()
+        if closed and not messages:
+            raise EOFError("the peer closed the connection")
+        return messages
+
+    def _whole_messages(self) -> list[Any]:
+        inbox = self._inbox
+        messages = []
+        start = 0
+        while len(inbox) - start >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(inbox, start)
+            if not 0 <= size <= MAX_MESSAGE_BYTES:
+                raise DecodeError(f"a message of {size} bytes is over the limit")
+            end = start + _HEADER.size + size
+            if end > len(inbox):
+                break
+            messages.append(unpack(inbox[start + _HEADER.size : end]))
+            start = end
+        del inbox[:start]
+        return messages
 
     def close(self) -> None:
         """Stop sending and close the connection."""
