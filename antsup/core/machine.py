@@ -98,9 +98,16 @@ class Machine(JobState):
             return records, []
         return records, [[ev.INSERT, [job.to_wire() for job in inserted]]]
 
-    def dispatch(self, limit: int, pid: int, now: float) -> tuple[list[JobRecord], list[Event]]:
+    def dispatch(
+        self, limit: int, pid: int, now: float, concurrency: int | None = None
+    ) -> tuple[list[JobRecord], list[Event]]:
         """Start up to `limit` ready jobs on worker `pid`: round-robin across queues, FIFO
-        within each, never past a queue's concurrency limit, never from a paused queue."""
+        within each, never past a queue's concurrency limit, never from a paused queue.
+
+        `concurrency` is the most jobs the workers can run at once (workers x threads). A
+        queue whose limit is at least that can never be overrun, so its jobs are handed out
+        past the limit: workers hold them ahead (prefetch) instead of idling between jobs.
+        """
         if limit <= 0:
             return [], []
         self._promote(now)
@@ -110,7 +117,7 @@ class Machine(JobState):
         turn = self._turn % len(names)
         self._turn += 1
         names = names[turn:] + names[:turn]
-        room = {name: self._queues[name][0] - self._table.running_count(name) for name in names}
+        room = {name: self._room(name, limit, concurrency) for name in names}
         started: list[JobRecord] = []
         while names and len(started) < limit:
             # Each round gives every open queue an equal share of what is left to start.
@@ -128,6 +135,12 @@ class Machine(JobState):
         if not started:
             return [], []
         return started, [[ev.START, now, pid, [job.id for job in started]]]
+
+    def _room(self, name: str, wanted: int, concurrency: int | None) -> int:
+        queue_limit = self._queues[name][0]
+        if concurrency is not None and queue_limit >= concurrency:
+            return wanted
+        return queue_limit - self._table.running_count(name)
 
     def complete(self, outcomes: Sequence[tuple[int, Any]], now: float) -> list[Event]:
         """Record successful attempts; outcomes for jobs no longer running are ignored."""

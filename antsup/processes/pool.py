@@ -62,6 +62,9 @@ class Pool:
         self.crashes = 0
         #: Set when the tree is stopping: no new job goes out.
         self.quiesced = False
+        #: The most jobs the workers can run at once: queues limited above it cannot be
+        #: overrun, so workers may hold their jobs ahead.
+        self.concurrency = config.workers * config.threads
         #: Whether anyone subscribed to events (building them costs time on the hot path).
         self.events_wanted = False
 
@@ -244,7 +247,7 @@ class Pool:
                 wanted = slots(peer)
                 if wanted <= 0:
                     break
-                records, events = self.machine.dispatch(wanted, peer.pid, now)
+                records, events = self.machine.dispatch(wanted, peer.pid, now, self.concurrency)
                 if not records:
                     return
                 self.record(events)

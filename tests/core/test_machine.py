@@ -86,6 +86,17 @@ def test_dispatch_respects_the_queue_limit() -> None:
     assert [job.id for job in m.dispatch(10, 1, T0)[0]] == [3]
 
 
+def test_a_limit_the_workers_cannot_reach_lets_them_hold_jobs_ahead() -> None:
+    m = Machine({"default": 4, "serial": 1})
+    m.insert([new() for _ in range(20)], T0)
+    m.insert([new(queue="serial") for _ in range(5)], T0)
+    started, _ = m.dispatch(30, 1, T0, concurrency=4)  # 2 workers x 2 threads
+    by_queue = [job.queue for job in started]
+    assert by_queue.count("default") == 20  # 4 >= 4: never more than 4 can run at once
+    assert by_queue.count("serial") == 1  # 1 < 4: the limit itself bounds what is handed out
+    assert m.dispatch(30, 1, T0, concurrency=5) == ([], [])  # nothing ready but serial jobs
+
+
 def test_dispatch_with_nothing_to_do() -> None:
     m = Machine()
     assert m.dispatch(0, 1, T0) == ([], [])

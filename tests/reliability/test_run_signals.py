@@ -77,5 +77,9 @@ def test_second_sigint_kill_keeps_the_journal_sound(served: Served, tmp_path: Pa
     assert verify(served.data_dir / "journal").damage is None
     release.touch()
     job = job_after_restart(tmp_path, job_id)
-    # A forced stop is a kill -9: the cut-off job's attempt counts (Blocker has one attempt).
-    assert job["status"] == "failed" and job["attempts"] == 1, json.dumps(job, default=str)
+    # A forced stop is a kill -9: the cut-off job's attempt counts (Blocker has one attempt),
+    # unless the queue manager saw the worker's connection close first, while it was already
+    # stopping: then the job was put back without using its attempt, and runs again now.
+    described = json.dumps(job, default=str)
+    assert job["attempts"] == 1, described
+    assert (job["status"], job["result"]) in (("failed", None), ("completed", "released")), described
