@@ -32,7 +32,16 @@ def resolve(job: Job) -> Any:
 
 def is_async(job: Job) -> bool:
     cls = registered_worker(job.worker)
-    return cls is not None and inspect.iscoroutinefunction(cls.perform)
+    if cls is None:
+        return False
+    known = _ASYNC_PERFORM.get(cls)
+    if known is None:
+        known = _ASYNC_PERFORM[cls] = inspect.iscoroutinefunction(cls.perform)
+    return known
+
+
+#: Worker class -> whether its perform is `async def` (asked for every job).
+_ASYNC_PERFORM: dict[type, bool] = {}
 
 
 def judge(job: Job, worker: Any, returned: Any) -> Outcome:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from antsup.codec import unpack
@@ -14,7 +15,7 @@ STATUSES = ("enqueued", "scheduled", "running", "retrying", "completed", "failed
 
 def to_datetime(epoch: float | None) -> datetime | None:
     """Epoch seconds (how antsup stores time) to a timezone-aware UTC datetime."""
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+    return None if epoch is None else _utc(epoch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +28,13 @@ class Fail:
     reason: Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Job:
-    """A snapshot of one job: what `perform_async`, `get_job` and `list_jobs` return."""
+    """A snapshot of one job: what `perform_async`, `get_job` and `list_jobs` return.
+
+    Changing it changes nothing in the queue. Not frozen: one is built per job on both hot
+    paths (enqueue, and every run in a worker), and a frozen dataclass costs four times as
+    much to build."""
 
     id: int
     worker: str
@@ -141,5 +146,7 @@ def run_wire(record: JobRecord) -> list[Any]:
     ]
 
 
+@lru_cache(maxsize=1024)
 def _utc(epoch: float) -> datetime:
+    """Cached: the jobs of one batch share their insertion and dispatch times."""
     return datetime.fromtimestamp(epoch, UTC)

@@ -82,4 +82,5 @@ def test_second_sigint_kill_keeps_the_journal_sound(served: Served, tmp_path: Pa
     # stopping: then the job was put back without using its attempt, and runs again now.
     described = json.dumps(job, default=str)
     assert job["attempts"] == 1, described
-    assert (job["status"], job["result"]) in (("failed", None), ("completed", "released")), described
+    outcome = (job["status"], job["result"])
+    assert outcome in (("failed", None), ("completed", "released")), described
