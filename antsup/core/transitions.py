@@ -49,28 +49,16 @@ class JobState:
         self._finished: dict[Status, deque[int]] = {status: deque() for status in FINISHED}
         self._next_id = 1
         self._turn = 0  # rotates which queue dispatch serves first
-        self._appliers: dict[str, Callable[[Any], None]] = {
-            ev.INSERT: lambda e: self._insert_records(ev.parse_insert(e)),
-            ev.START: lambda e: self._start(*ev.parse_start(e)),
-            ev.DONE: lambda e: self._complete(*ev.parse_done(e)),
-            ev.FAIL: lambda e: self._fail(*ev.parse_fail(e)),
-            ev.BACK: lambda e: self._put_back(*ev.parse_timed_ids(e)),
-            ev.CANCEL: lambda e: self._cancel(*ev.parse_timed_ids(e)),
-            ev.RETRY: lambda e: self._retry(*ev.parse_timed_ids(e)),
-            ev.DELETE: lambda e: self._delete(ev.parse_delete(e)),
-            ev.QUEUE: lambda e: self._set_queue(*ev.parse_queue(e)),
-            ev.SEQ: lambda e: self._advance_seq(ev.parse_seq(e)),
-        }
 
     # ---- replay ---------------------------------------------------------------------------
 
     def apply(self, event: Any) -> None:
         """Apply one journal event; a malformed one raises `DecodeError` and changes nothing."""
         kind = ev.kind_of(event)
-        applier = self._appliers.get(kind)
+        applier = _APPLIERS.get(kind)
         if applier is None:
             raise DecodeError(f"unknown event kind {kind!r}")
-        applier(event)
+        applier(self, event)
 
     # ---- transitions: shared by commands and replay ---------------------------------------
 
@@ -214,6 +202,22 @@ class JobState:
                 if done is not None and done.status is status and job_id not in seen:
                     seen.add(job_id)
                     yield done
+
+
+#: One transition per event kind. Kept outside the instances: bound methods stored on the state
+#: would make it a reference cycle, which only the cyclic collector frees (see `replay`).
+_APPLIERS: dict[str, Callable[[JobState, Any], None]] = {
+    ev.INSERT: lambda s, e: s._insert_records(ev.parse_insert(e)),
+    ev.START: lambda s, e: s._start(*ev.parse_start(e)),
+    ev.DONE: lambda s, e: s._complete(*ev.parse_done(e)),
+    ev.FAIL: lambda s, e: s._fail(*ev.parse_fail(e)),
+    ev.BACK: lambda s, e: s._put_back(*ev.parse_timed_ids(e)),
+    ev.CANCEL: lambda s, e: s._cancel(*ev.parse_timed_ids(e)),
+    ev.RETRY: lambda s, e: s._retry(*ev.parse_timed_ids(e)),
+    ev.DELETE: lambda s, e: s._delete(ev.parse_delete(e)),
+    ev.QUEUE: lambda s, e: s._set_queue(*ev.parse_queue(e)),
+    ev.SEQ: lambda s, e: s._advance_seq(ev.parse_seq(e)),
+}
 
 
 def _ready_key(job: JobRecord) -> float:

@@ -3,6 +3,8 @@ fresh machine, and the same through `snapshot()`, must give identical state."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from typing import Any
 
 from hypothesis import given, settings
@@ -135,3 +137,18 @@ def test_a_snapshot_rebuilds_the_live_state(script: list[tuple[Any, ...]]) -> No
     restored.tick(now)
     assert state_of(restored) == state_of(live)
     assert_same_future(live, restored, now)
+
+
+def test_a_machine_is_freed_without_the_cyclic_collector() -> None:
+    """Replay freezes what it built (gc.freeze): a machine must then still be freed when
+    dropped, which reference counting alone only does if it holds no reference cycle."""
+    live, _, _ = live_run([("insert", [({"k": 1}, "default", 2, None, None)]), ("dispatch", 1, 1)])
+    gone = weakref.ref(live)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        del live
+        assert gone() is None
+    finally:
+        if enabled:
+            gc.enable()
