@@ -87,35 +87,46 @@ class JobState:
         records: list[JobRecord],
         ids: list[int] | None = None,
         same: Mapping[str, Any] = _NO_FIELDS,
+        ready_keys: list[float] | None = None,
     ) -> None:
         """`_add` each record, in bulk when their ids are new and distinct (as in a snapshot).
 
-        `ids` are the records' ids when the caller has them; `same` maps fields that every
-        record has in common to their value, when known (one set update instead of many)."""
+        The caller may know more: `ids` are the records' ids, `same` maps fields that every
+        record has in common to their value (one set update instead of many), `ready_keys`
+        are the records' `_ready_key`s."""
         if len(records) >= _BULK:
             ids = [job.id for job in records] if ids is None else ids
             if len(set(ids)) == len(ids) and self._jobs.keys().isdisjoint(ids):
-                self._insert_new(records, ids, same)
+                self._insert_new(records, ids, same, ready_keys)
                 return
         for job in records:  # few jobs, or replaced jobs (one by one, in order)
             self._add(job)
 
     def _insert_new(
-        self, records: list[JobRecord], ids: list[int], same: Mapping[str, Any]
+        self,
+        records: list[JobRecord],
+        ids: list[int],
+        same: Mapping[str, Any],
+        ready_keys: list[float] | None,
     ) -> None:
         """What `_add` does for each record, for many whose ids are new and distinct."""
         self._table.add_new(records, ids, same)
         self._next_id = max(self._next_id, max(ids) + 1)
         status = same.get("status")
         if status is ENQUEUED and "queue" in same:
-            self._extend_ready(same["queue"], [(_ready_key(job), job.id) for job in records])
+            if ready_keys is None:
+                ready_keys = [_ready_key(job) for job in records]
+            self._extend_ready(same["queue"], list(zip(ready_keys, ids, strict=True)))
         elif status in FINISHED:
             self._finished[status].extend(ids)
         elif status is not RUNNING:
             self._index_mixed(records)
 
     def _insert_chunk(self, chunk: Chunk) -> None:
-        self._insert_records(chunk.records, chunk.ids, chunk.same)
+        same = chunk.same
+        unscheduled = "scheduled_at" in same and same["scheduled_at"] is None
+        ready_keys = chunk.column("inserted_at") if unscheduled else None  # see `_ready_key`
+        self._insert_records(chunk.records, chunk.column("id"), same, ready_keys)
 
     def _index_mixed(self, records: list[JobRecord]) -> None:
         """The end of `_add` (ready, due and finished jobs) for many records of any statuses."""

@@ -75,7 +75,7 @@ def _future(m: Machine, now: float) -> tuple[Any, ...]:
 @given(some_records())
 def test_columns_round_trip_exactly(jobs: list[JobRecord]) -> None:
     chunk = parse_columns(unpack(pack(columns_event(jobs))))
-    assert chunk.ids == [job.id for job in jobs]
+    assert chunk.column("id") == [job.id for job in jobs]
     assert [_exact(job) for job in chunk.records] == [_exact(job) for job in jobs]
     for name, value in chunk.same.items():
         assert all(getattr(job, name) == value for job in jobs)
