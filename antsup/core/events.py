@@ -16,6 +16,7 @@ from antsup.errors import DecodeError
 Event = list[Any]
 
 INSERT = "ins"  # ["ins", [job_wire, ...]]
+COLUMNS = "cols"  # ["cols", 1, count, [column, ...]]: jobs inserted, field by field (columns.py)
 START = "start"  # ["start", at, pid, [id, ...]]
 DONE = "done"  # ["done", at, [[id, result], ...]]
 FAIL = "fail"  # ["fail", at, [[id, error, stack_or_None, retry_at_or_None], ...]]

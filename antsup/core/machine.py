@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from antsup.core import events as ev
+from antsup.core.columns import columns_event
 from antsup.core.events import Event, Failure
 from antsup.core.job import (
     ENQUEUED,
@@ -35,7 +36,7 @@ from antsup.core.retention import Retention
 from antsup.core.transitions import JobState
 from antsup.errors import InvalidTransition, JobNotFound, UnknownQueue
 
-#: Largest number of jobs in one "ins" event written by `snapshot`.
+#: Largest number of jobs in one "cols" event written by `snapshot`.
 SNAPSHOT_CHUNK = 1000
 
 
@@ -287,14 +288,14 @@ class Machine(JobState):
         for name, (limit, paused) in self._queues.items():
             yield [ev.QUEUE, name, limit, paused]
         yield [ev.SEQ, self._next_id]
-        chunk: list[list[Any]] = []
+        chunk: list[JobRecord] = []
         for job in self._snapshot_order():
-            chunk.append(job.to_wire())
+            chunk.append(job)
             if len(chunk) >= SNAPSHOT_CHUNK:
-                yield [ev.INSERT, chunk]
+                yield columns_event(chunk)
                 chunk = []
         if chunk:
-            yield [ev.INSERT, chunk]
+            yield columns_event(chunk)
 
     def _find_duplicate(self, key: bytes, unique: Unique) -> JobRecord | None:
         matches = [

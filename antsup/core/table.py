@@ -10,7 +10,7 @@ only its slot.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from antsup.core.job import RUNNING, JobRecord, Status
@@ -44,6 +44,30 @@ class JobTable:
             _add(self._by_pid, job.worker_pid, job_id)
         if job.unique_key is not None:
             _add(self._by_unique, job.unique_key, job_id)
+
+    def add_new(self, jobs: list[JobRecord], ids: list[int], same: Mapping[str, Any]) -> None:
+        """Index many records as `add` would, when their `ids` are new and distinct. `same` maps
+        fields that every record has in common to their value (one set update for them all)."""
+        self.jobs.update(zip(ids, jobs, strict=True))
+        if "queue" in same and "status" in same:
+            self.statuses_of(same["queue"])[same["status"]].update(ids)
+        else:
+            for job in jobs:
+                self.statuses_of(job.queue)[job.status].add(job.id)
+        if "worker" in same:
+            self._by_worker.setdefault(same["worker"], set()).update(ids)
+        else:
+            for job in jobs:
+                _add(self._by_worker, job.worker, job.id)
+        maybe_running = same.get("status", RUNNING) is RUNNING
+        if (maybe_running and same.get("worker_pid", 0) is not None) or same.get(
+            "unique_key", b""
+        ) is not None:
+            for job in jobs:
+                if job.status is RUNNING and job.worker_pid is not None:
+                    _add(self._by_pid, job.worker_pid, job.id)
+                if job.unique_key is not None:
+                    _add(self._by_unique, job.unique_key, job.id)
 
     def remove(self, job: JobRecord) -> None:
         """Forget a record and every index entry pointing at it."""

@@ -152,14 +152,23 @@ class RecordScan:
 
 def snapshot_records(data: bytes, path: str) -> RecordScan:
     """Check a snapshot's header and footer, and return a scan of its records (no torn tail)."""
-    check_file_header(data, path, SNAPSHOT_HEADER, may_be_torn=False)
-    body_end = len(data) - SNAPSHOT_FOOTER_BYTES
+    body_end, count = check_snapshot_ends(
+        data[:FILE_HEADER_BYTES], data[-_FOOTER.size :], len(data), path
+    )
+    return _CountedScan(data, path, FILE_HEADER_BYTES, body_end, count)
+
+
+def check_snapshot_ends(head: bytes, tail: bytes, size: int, path: str) -> tuple[int, int]:
+    """Check a snapshot's header (`head`: its first bytes) and footer (`tail`: its last bytes);
+    return where its records end and how many the footer says there are."""
+    check_file_header(head, path, SNAPSHOT_HEADER, may_be_torn=False)
+    body_end = size - SNAPSHOT_FOOTER_BYTES
     if body_end < FILE_HEADER_BYTES:
-        raise JournalCorrupt(path, len(data), "snapshot cut short (no footer)")
-    magic, count = _FOOTER.unpack_from(data, body_end)
+        raise JournalCorrupt(path, size, "snapshot cut short (no footer)")
+    magic, count = _FOOTER.unpack(tail[-SNAPSHOT_FOOTER_BYTES:])
     if magic != SNAPSHOT_FOOTER_MAGIC:
         raise JournalCorrupt(path, body_end, "snapshot cut short (no footer)")
-    return _CountedScan(data, path, FILE_HEADER_BYTES, body_end, count)
+    return body_end, count
 
 
 class _CountedScan(RecordScan):

@@ -20,10 +20,12 @@ from antsup.errors import JournalWriteError
 from antsup.journal.framing import (
     FILE_HEADER_BYTES,
     SEGMENT_HEADER,
+    SNAPSHOT_FOOTER_BYTES,
     SNAPSHOT_HEADER,
+    check_file_header,
+    check_snapshot_ends,
     frame_all,
     snapshot_footer,
-    snapshot_records,
 )
 from antsup.journal.layout import (
     TMP_SUFFIX,
@@ -58,6 +60,18 @@ def write_all(fd: int, data: bytes) -> None:
         if written <= 0:
             raise OSError("os.write wrote nothing")
         view = view[written:]
+
+
+def _file_ends(path: Path) -> tuple[bytes, bytes, int]:
+    """A file's header bytes, its snapshot-footer-sized last bytes, and its size."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(fd).st_size
+        head = os.pread(fd, FILE_HEADER_BYTES, 0)
+        tail = os.pread(fd, SNAPSHOT_FOOTER_BYTES, max(0, size - SNAPSHOT_FOOTER_BYTES))
+    finally:
+        os.close(fd)
+    return head, tail, size
 
 
 class Journal:
@@ -95,9 +109,12 @@ class Journal:
         fsync_interval: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
     ) -> Journal:
-        """Open (creating if needed) the journal in `directory`, checking every record.
+        """Open (creating if needed) the journal in `directory`, checking what it appends to.
 
-        Cuts a torn tail off the last segment; raises JournalCorrupt for any other bad record.
+        Checks the layout, the snapshot's header and footer, each segment's header and every
+        record of the last segment, cutting a torn tail off it; raises JournalCorrupt for any
+        other defect found there. The records before the last segment are not read: the queue
+        manager reads them all right after (replay), and raises JournalCorrupt for a bad one.
         """
         journal = cls(Path(directory), fsync, segment_bytes, fsync_interval, clock)
         journal._recover()
@@ -121,23 +138,20 @@ class Journal:
         check_continuity(layout)
         snapshot = layout.snapshot_path()
         if snapshot is not None:
-            data = snapshot.read_bytes()
-            for _ in snapshot_records(data, str(snapshot)):
-                pass
-            self._closed_bytes += len(data)
+            head, tail, size = _file_ends(snapshot)
+            check_snapshot_ends(head, tail, size, str(snapshot))
+            self._closed_bytes += size
         good_end = 0
         paths = layout.segment_paths()
-        for index, path in enumerate(paths):
-            data = path.read_bytes()
-            last = index == len(paths) - 1
-            scan = segment_records(data, str(path), last)
+        for path in paths[:-1]:
+            head, _, size = _file_ends(path)
+            check_file_header(head, str(path), SEGMENT_HEADER, may_be_torn=False)
+            self._closed_bytes += size
+        if paths:
+            scan = segment_records(paths[-1].read_bytes(), str(paths[-1]), last=True)
             for _ in scan:
                 pass
-            if last:
-                header_whole = scan.start == FILE_HEADER_BYTES
-                good_end = scan.end if header_whole else 0
-            else:
-                self._closed_bytes += len(data)
+            good_end = scan.end if scan.start == FILE_HEADER_BYTES else 0
         for stale in layout.stale:
             stale.unlink(missing_ok=True)
         if layout.stale or layout.temporary:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from multiprocessing.connection import Client, Connection
 from typing import Any
@@ -28,16 +29,31 @@ def connect(address: str, authkey: bytes, timeout: float = 1.0) -> Connection:
 
 
 def replay(machine: Machine, config: Config) -> int:
-    """Fold the journal into `machine` (the same `apply` as live operation); returns the count."""
+    """Fold the journal into `machine` (the same `apply` as live operation); returns the count.
+
+    The fold allocates a few objects per job and frees almost none, so the cyclic collector
+    would only walk the growing table again and again (more than half the time of a
+    million-job replay): it is paused during the fold. What the fold built is then moved to
+    the collector's permanent generation (`gc.freeze`), so neither the first collections after
+    it nor the queue manager's later full collections walk every replayed job again. Frozen
+    objects are still freed by reference counting (the machine holds no reference cycle).
+    """
     count = 0
     apply = machine.apply
-    for payload in read_journal(config.journal_dir):
-        batch = unpack(payload)
-        if not isinstance(batch, list):
-            raise DecodeError("a journal record is not a list of events")
-        for event in batch:
-            apply(event)
-        count += len(batch)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for payload in read_journal(config.journal_dir):
+            batch = unpack(payload)
+            if not isinstance(batch, list):
+                raise DecodeError("a journal record is not a list of events")
+            for event in batch:
+                apply(event)
+            count += len(batch)
+    finally:
+        if enabled:
+            gc.enable()
+    gc.freeze()
     machine.tick(time.time())
     return count
 

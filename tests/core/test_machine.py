@@ -398,8 +398,8 @@ def test_snapshot_chunks_inserts() -> None:
     m = Machine()
     m.insert([new() for _ in range(2500)], T0)
     events = list(m.snapshot())
-    assert [event[0] for event in events] == ["queue", "seq", "ins", "ins", "ins"]
-    assert [len(event[1]) for event in events[2:]] == [1000, 1000, 500]
+    assert [event[0] for event in events] == ["queue", "seq", "cols", "cols", "cols"]
+    assert [event[2] for event in events[2:]] == [1000, 1000, 500]
 
 
 def test_replayed_start_of_a_not_yet_promoted_job() -> None:

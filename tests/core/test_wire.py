@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from antsup.codec import pack, unpack
 from antsup.core import JobRecord, Machine, Status
+from antsup.core.columns import columns_event
 from antsup.errors import DecodeError
 
 from .helpers import T0, new, state_of
@@ -95,6 +96,7 @@ def _busy_machine() -> Machine:
     return m
 
 
+_one = JobRecord(51, "app.A", "default", b"\x80", Status.ENQUEUED, 0, 1, T0, None, T0)
 valid_events: list[list[Any]] = [
     ["ins", [new().args_packed]],
     ["start", T0, 12, [4, 5]],
@@ -106,6 +108,7 @@ valid_events: list[list[Any]] = [
     ["del", [6]],
     ["queue", "default", 3, True],
     ["seq", 100],
+    columns_event([_one]),
 ]
 
 
@@ -170,4 +173,4 @@ def test_every_event_kind_applies() -> None:
         m.apply(unpack(pack(event)))
     assert m.next_id == 100
     assert m.queues()["default"] == (3, True, 1)
-    assert m.get(6) is None and m.get(50) is not None
+    assert m.get(6) is None and m.get(50) is not None and m.get(51) is not None
