@@ -119,3 +119,24 @@ def parse_seq(event: Any) -> int:
 def parse_delete(event: Any) -> list[int]:
     """ids of a "del" event."""
     return parse_ids(check_fields(event, 2)[1])
+
+
+#: Kinds whose last field is a list of items each applied on its own: such an event splits
+#: into two of the same kind, and applying both is applying the original.
+_ITEM_LISTS = frozenset({INSERT, START, DONE, FAIL, BACK, CANCEL, RETRY, DELETE})
+
+
+def split(events: list[Event]) -> tuple[list[Event], list[Event]] | None:
+    """Two halves that apply exactly as `events` does, or None if it is one indivisible event.
+
+    The journal bounds its records; a batch too large for one (many big results finishing in
+    one loop of the queue manager) is written as several."""
+    if len(events) > 1:
+        middle = len(events) // 2
+        return events[:middle], events[middle:]
+    if len(events) == 1 and events[0][0] in _ITEM_LISTS and len(events[0][-1]) > 1:
+        event = events[0]
+        head, items = event[:-1], event[-1]
+        middle = len(items) // 2
+        return [[*head, items[:middle]]], [[*head, items[middle:]]]
+    return None

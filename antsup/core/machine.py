@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from antsup.codec import pack
 from antsup.core import events as ev
 from antsup.core.columns import columns_event
 from antsup.core.events import Event, Failure
@@ -36,8 +37,10 @@ from antsup.core.retention import Retention
 from antsup.core.transitions import JobState
 from antsup.errors import InvalidTransition, JobNotFound, UnknownQueue
 
-#: Largest number of jobs in one "cols" event written by `snapshot`.
+#: Largest number of jobs in one "cols" event written by `snapshot`, and about the most bytes
+#: of their own data (args, results, errors): a journal record must stay under its 64 MiB limit.
 SNAPSHOT_CHUNK = 1000
+SNAPSHOT_CHUNK_BYTES = 4 << 20
 
 
 class Machine(JobState):
@@ -289,11 +292,13 @@ class Machine(JobState):
             yield [ev.QUEUE, name, limit, paused]
         yield [ev.SEQ, self._next_id]
         chunk: list[JobRecord] = []
+        chunk_bytes = 0
         for job in self._snapshot_order():
             chunk.append(job)
-            if len(chunk) >= SNAPSHOT_CHUNK:
+            chunk_bytes += _data_bytes(job)
+            if len(chunk) >= SNAPSHOT_CHUNK or chunk_bytes >= SNAPSHOT_CHUNK_BYTES:
                 yield columns_event(chunk)
-                chunk = []
+                chunk, chunk_bytes = [], 0
         if chunk:
             yield columns_event(chunk)
 
@@ -350,6 +355,16 @@ class Machine(JobState):
             return []
         self._set_queue(name, limit, paused)
         return [[ev.QUEUE, name, limit, paused]]
+
+
+def _data_bytes(job: JobRecord) -> int:
+    """About how many bytes a job's own data takes in a snapshot."""
+    size = len(job.args_packed)
+    if job.result is not None:
+        size += len(pack(job.result))
+    for error in job.errors:
+        size += len(error["error"]) + len(error["stack_trace"] or "")
+    return size
 
 
 def _check_limit(limit: int) -> int:

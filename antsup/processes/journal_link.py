@@ -4,15 +4,32 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Iterator
 from multiprocessing.connection import Client, Connection
 from typing import Any
 
-from antsup.codec import pack, unpack
+from antsup.codec import MAX_MESSAGE_BYTES, pack, unpack
 from antsup.config import Config
 from antsup.core import Event, Machine
+from antsup.core.events import split
 from antsup.errors import DecodeError
 from antsup.journal import read_journal
 from antsup.processes.wire import recv, send
+
+#: Largest journal record (and snapshot message) the queue manager sends, well under the
+#: 64 MiB every message and record is limited to.
+RECORD_BYTES = MAX_MESSAGE_BYTES // 4
+
+
+def _records(events: list[Event]) -> Iterator[bytes]:
+    """`events` packed as one record, or as several if that would exceed RECORD_BYTES."""
+    payload = pack(events)
+    halves = split(events) if len(payload) > RECORD_BYTES else None
+    if halves is None:
+        yield payload  # small enough, or one job's own data: bounded by the message limit
+        return
+    for half in halves:
+        yield from _records(half)
 
 
 def connect(address: str, authkey: bytes, timeout: float = 1.0) -> Connection:
@@ -69,10 +86,12 @@ class JournalLink:
         self.error: str | None = None
 
     def append(self, events: list[Event]) -> int:
-        self.seq += 1
-        payload = pack(events)
-        self.bytes_since_snapshot += len(payload)
-        send(self.conn, ["append", self.seq, payload])
+        """Send `events` as one record (several if they are too large for one); returns the
+        sequence number whose acknowledgement means all of them are written."""
+        for payload in _records(events):
+            self.seq += 1
+            self.bytes_since_snapshot += len(payload)
+            send(self.conn, ["append", self.seq, payload])
         return self.seq
 
     def barrier(self) -> None:
@@ -86,11 +105,14 @@ class JournalLink:
         """Send the whole state as a snapshot, streamed in chunks, and wait until it is written."""
         self.seq += 1
         chunk: list[bytes] = []
+        chunk_bytes = 0
         for event in events:
-            chunk.append(pack([event]))
-            if len(chunk) >= 16:
-                send(self.conn, ["snapshot", self.seq, chunk, False])
-                chunk = []
+            for payload in _records([event]):
+                if chunk and chunk_bytes + len(payload) > RECORD_BYTES:
+                    send(self.conn, ["snapshot", self.seq, chunk, False])
+                    chunk, chunk_bytes = [], 0
+                chunk.append(payload)
+                chunk_bytes += len(payload)
         send(self.conn, ["snapshot", self.seq, chunk, True])
         while self.acked < self.seq:
             self.receive()

@@ -9,7 +9,7 @@ from conftest import wait_until
 
 import antsup
 from jobs.conftest import StartTree
-from jobs.workers import Flaky, Record, SlowRetry, run_counts
+from jobs.workers import Big, Flaky, Record, SlowRetry, run_counts
 
 
 def test_memory_storage_writes_no_journal(start_tree: StartTree, log: Path, tmp_path: Path) -> None:
@@ -61,3 +61,19 @@ def test_corrupt_record_refuses_to_start(start_tree: StartTree, log: Path, tmp_p
         start_tree()
     message = str(raised.value)
     assert "corrupt" in message and target.name in message and "offset" in message
+
+
+def test_results_larger_together_than_a_journal_record_survive_a_restart(
+    start_tree: StartTree,
+) -> None:
+    """14 results of 6 MB: 84 MB together, more than one journal record or message may hold
+    (64 MiB). They are journaled and snapshotted in several records and all come back."""
+    size = 6_000_000
+    tree = start_tree(workers=2)
+    jobs = Big.perform_many([{"size": size} for _ in range(14)])
+    wait_until(lambda: all(antsup.get_job(j.id).status == "completed" for j in jobs), 60)
+    tree.stop()  # writes a snapshot holding every result
+    start_tree(workers=2)
+    for job in jobs:
+        back = antsup.get_job(job.id)
+        assert back.status == "completed" and back.result == "x" * size

@@ -138,3 +138,10 @@ class NotAWorker:
 
     def perform(self, job: antsup.Job) -> Any:
         raise AssertionError("never called")
+
+
+class Big(antsup.Worker):
+    """Returns a string of `args["size"]` bytes: large results, many at once."""
+
+    def perform(self, job: antsup.Job) -> Any:
+        return "x" * job.args["size"]

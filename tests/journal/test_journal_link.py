@@ -1,0 +1,47 @@
+"""The queue manager's side of the journal bounds its records: a batch too large for one goes
+as several, numbered so that the last acknowledgement covers them all."""
+
+from __future__ import annotations
+
+import socket
+from multiprocessing.connection import Connection
+
+import pytest
+
+from antsup.codec import pack
+from antsup.processes import journal_link
+from antsup.processes.journal_link import JournalLink
+from antsup.processes.wire import recv
+
+
+def test_a_batch_over_the_record_limit_goes_as_several_records(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(journal_link, "RECORD_BYTES", 10_000)
+    ours, theirs = socket.socketpair()
+    link = JournalLink(Connection(ours.detach()))
+    writer = Connection(theirs.detach())
+    done = ["done", 1.0, [[n, "r" * 1000] for n in range(40)]]  # ~40 KB of results
+    start = ["start", 1.0, 7, list(range(100, 140))]
+    last = link.append([start, done])
+    messages = [recv(writer) for _ in range(last)]
+    assert [message[1] for message in messages] == list(range(1, last + 1))
+    assert last > 4  # split, and the acknowledgement of `last` covers every piece
+    assert all(len(message[2]) <= 10_000 for message in messages)
+    pieces = [event for message in messages for event in journal_link.unpack(message[2])]
+    assert [event for event in pieces if event[0] == "start"] == [start]
+    assert [item for event in pieces if event[0] == "done" for item in event[2]] == done[2]
+    assert link.bytes_since_snapshot == sum(len(message[2]) for message in messages)
+    writer.close()
+    link.conn.close()
+
+
+def test_a_small_batch_is_one_record() -> None:
+    ours, theirs = socket.socketpair()
+    link = JournalLink(Connection(ours.detach()))
+    writer = Connection(theirs.detach())
+    events = [["del", [1, 2, 3]]]
+    assert link.append(events) == 1
+    assert recv(writer) == ["append", 1, pack(events)]
+    writer.close()
+    link.conn.close()
