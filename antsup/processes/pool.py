@@ -34,6 +34,8 @@ RECONNECT_GRACE = 5.0
 EXIT_REPORT_WAIT = 2.0
 
 Failure = tuple[int, str, str | None, float]
+#: What `WorkerPeer.outstanding` gives for a job not outstanding there (an outcome sent again).
+_NOT_OUTSTANDING = -1.0
 
 log = logging.getLogger("antsup.queue_manager")
 
@@ -108,18 +110,29 @@ class Pool:
         self._handle(peer, messages, now)
 
     def _handle(self, peer: WorkerPeer, messages: list[Any], now: float) -> None:
+        """A worker's messages in order; the outcomes of consecutive "out" messages (a worker
+        sends one per job) are taken as one batch: one event per batch, not per job."""
+        outcomes: list[list[Any]] = []
         for message in messages:
             if not _is_worker_message(message) or message[0] == "hello":
                 log.warning("malformed message from worker %d: disconnected", peer.pid)
+                if outcomes:
+                    self.on_outcomes(peer, outcomes, now)
                 self._gone(peer, time.time())
                 return
             if message[0] == "out":
-                self.on_outcomes(peer, message[1], now)
-            elif message[0] == "draining":
+                outcomes.extend(message[1])
+                continue
+            if outcomes:
+                self.on_outcomes(peer, outcomes, now)
+                outcomes = []
+            if message[0] == "draining":
                 peer.draining = True
                 for job_id in message[1]:
                     peer.outstanding.pop(job_id, None)
                 self.record(self.machine.put_back(message[1], now))
+        if outcomes:
+            self.on_outcomes(peer, outcomes, now)
 
     def on_outcomes(self, peer: WorkerPeer, outcomes: list[list[Any]], now: float) -> None:
         """[id, "done", result] | [id, "fail", error, stack, retry_in | None]."""
@@ -127,10 +140,16 @@ class Pool:
         failed: list[Failure] = []
         for outcome in outcomes:
             job_id = outcome[0]
-            started = peer.outstanding.pop(job_id, None)
-            if started is not None:
-                peer.observe(now - started)
             job = self.machine.get(job_id)
+            started = peer.outstanding.pop(job_id, _NOT_OUTSTANDING)
+            if started is None:  # it entered a running slot and ended within this batch
+                started = now
+                if job is not None and self.events_wanted:
+                    self._publish_start(job, now)
+            if started == _NOT_OUTSTANDING:
+                started = None
+            else:
+                peer.observe(now - started)
             if outcome[1] == "done":
                 done.append((job_id, outcome[2]))
             else:
@@ -272,8 +291,10 @@ class Pool:
             if timeout:
                 heapq.heappush(self.timeouts, (now + float(timeout), job_id, peer.pid))
             if self.events_wanted:
-                queued_for = now - _queued_since(job)
-                self.publish("job:start", {**_describe(job), "queued_for": queued_for})
+                self._publish_start(job, now)
+
+    def _publish_start(self, job: JobRecord, now: float) -> None:
+        self.publish("job:start", {**_describe(job), "queued_for": now - _queued_since(job)})
 
     def _check_timeouts(self, now: float) -> None:
         while self.timeouts and self.timeouts[0][0] <= now:
