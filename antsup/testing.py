@@ -98,9 +98,11 @@ class TestingClient(Client):
             new_jobs.append(
                 NewJob(worker, queue, args_packed, max_attempts, scheduled_at, unique_spec, opts)
             )
-        records, events = self.machine.insert(new_jobs, self.now())
-        if self.mode == "inline" and events:
-            for job_id in [wire[0] for wire in events[0][1]]:
+        first_new_id = self.machine.next_id
+        records, _ = self.machine.insert(new_jobs, self.now())
+        if self.mode == "inline":
+            inserted = dict.fromkeys(job.id for job in records if job.id >= first_new_id)
+            for job_id in inserted:  # not duplicates that uniqueness returned instead
                 self._run_to_the_end(job_id)
         wires = [_wire(self.machine.get(record.id)) or record.to_wire() for record in records]
         return [self.now(), wires]

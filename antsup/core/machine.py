@@ -66,6 +66,50 @@ class Machine(JobState):
         """Insert new jobs; returns one record per input (an existing one for a duplicate)."""
         for new in jobs:
             self._check_new_job(new)
+        if any(new.unique is not None for new in jobs):
+            records, inserted = self._insert_unique(jobs, now)
+        else:
+            records = inserted = self._insert_plain(jobs, now)
+        if not inserted:
+            return records, []
+        return records, [columns_event(inserted)]
+
+    def _insert_plain(self, jobs: Sequence[NewJob], now: float) -> list[JobRecord]:
+        """Jobs without uniqueness: all inserted, indexed in bulk (the enqueue hot path)."""
+        first = self._next_id
+        intern = sys.intern
+        records = [
+            JobRecord(  # positional: this is the insert hot path
+                first + offset,
+                intern(new.worker),
+                intern(new.queue),
+                new.args_packed,
+                SCHEDULED if new.scheduled_at is not None and new.scheduled_at > now else ENQUEUED,
+                0,  # attempts
+                new.max_attempts,
+                now,  # inserted_at
+                new.scheduled_at,
+                now,  # updated_at
+                (),  # errors
+                None,  # result
+                new.opts,
+                None,  # unique_key
+                None,  # worker_pid
+            )
+            for offset, new in enumerate(jobs)
+        ]
+        same: dict[str, Any] = {"unique_key": None, "worker_pid": None}
+        for field in ("worker", "queue", "status"):
+            values = {getattr(job, field) for job in records}
+            if len(values) == 1:
+                same[field] = values.pop()
+        self._insert_records(records, list(range(first, first + len(records))), same)
+        return records
+
+    def _insert_unique(
+        self, jobs: Sequence[NewJob], now: float
+    ) -> tuple[list[JobRecord], list[JobRecord]]:
+        """One by one: a job may be a duplicate of one inserted earlier in the same batch."""
         records: list[JobRecord] = []
         inserted: list[JobRecord] = []
         for new in jobs:
@@ -78,7 +122,7 @@ class Machine(JobState):
                     continue
             scheduled_at = new.scheduled_at
             status = SCHEDULED if scheduled_at is not None and scheduled_at > now else ENQUEUED
-            job = JobRecord(  # positional: this is the insert hot path
+            job = JobRecord(
                 self._next_id,
                 sys.intern(new.worker),
                 sys.intern(new.queue),
@@ -98,9 +142,7 @@ class Machine(JobState):
             self._add(job)
             records.append(job)
             inserted.append(job)
-        if not inserted:
-            return records, []
-        return records, [[ev.INSERT, [job.to_wire() for job in inserted]]]
+        return records, inserted
 
     def dispatch(
         self, limit: int, pid: int, now: float, concurrency: int | None = None
