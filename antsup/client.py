@@ -18,7 +18,7 @@ from typing import Any
 from antsup import errors
 from antsup.codec import pack
 from antsup.config import DEFAULT_MAX_ARGS_BYTES, read_authkey
-from antsup.job import Job
+from antsup.job import Job, to_datetime
 from antsup.processes.wire import readable, recv, send
 
 _ERRORS: dict[str, type[Exception]] = {
@@ -108,7 +108,7 @@ class Client:
         if cls.unique is not None:
             unique = [cls.unique.args, [str(status) for status in cls.unique.statuses]]
         name = worker_name(cls)
-        specs = []
+        packed_args = []
         for args in many_args:
             try:
                 packed = pack(args)
@@ -122,8 +122,9 @@ class Client:
                     f"{cls.__name__} args are {len(packed)} bytes packed, over the "
                     f"{self.max_args_bytes}-byte limit"
                 )
-            specs.append([name, queue, packed, max_attempts, scheduled_at, unique, opts or None])
-        return jobs_from_insert(self.call("insert", specs), specs, many_args)
+            packed_args.append(packed)
+        batch = [name, queue, max_attempts, scheduled_at, unique, opts or None, packed_args]
+        return jobs_from_insert(self.call("insert", *batch), batch, many_args)
 
     def get_job(self, job_id: int) -> Job:
         wire = self.call("get", job_id)
@@ -170,16 +171,35 @@ def crash_delays(cls: Any, max_attempts: int) -> list[float] | None:
     return delays
 
 
-def jobs_from_insert(reply: Any, specs: list[list[Any]], many_args: list[Any]) -> list[Job]:
-    """Jobs from an insert reply `[now, items]`: an item is a new job's id (built here from the
-    request) or, for a job that uniqueness returned instead, its whole record."""
+def jobs_from_insert(reply: Any, batch: list[Any], many_args: list[Any]) -> list[Job]:
+    """Jobs from the reply `[now, items]` to an insert request `batch` (worker, queue,
+    max_attempts, scheduled_at, unique, opts, [packed args]): an item is a new job's id
+    (the job is built here from the request) or, for a job that uniqueness returned instead,
+    its whole record."""
     now, items = reply
+    worker, queue, max_attempts, scheduled_at, _, opts, _ = batch
     at = datetime.fromtimestamp(now, UTC)  # one datetime for the whole batch
+    due = scheduled_at is not None and scheduled_at > now
+    status, scheduled = ("scheduled" if due else "enqueued"), to_datetime(scheduled_at)
     return [
         Job.from_wire(item)
         if isinstance(item, list)
-        else Job.inserted(item, spec[0], spec[1], args, spec[3], spec[4], spec[6], now, at)
-        for item, spec, args in zip(items, specs, many_args, strict=True)
+        else Job(
+            item,
+            worker,
+            queue,
+            args,
+            status,
+            0,
+            max_attempts,
+            at,
+            scheduled,
+            at,
+            [],
+            None,
+            dict(opts or {}),
+        )
+        for item, args in zip(items, many_args, strict=True)
     ]
 
 

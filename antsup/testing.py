@@ -87,19 +87,24 @@ class TestingClient(Client):
     def close(self) -> None:
         pass
 
-    def _op_insert(self, specs: list[list[Any]]) -> list[Any]:
-        new_jobs = []
-        for worker, queue, args_packed, max_attempts, scheduled_at, unique, opts in specs:
-            if queue not in self.machine.queues():
-                self.machine.scale_queue(queue, _TEST_QUEUE_LIMIT)
-            unique_spec = None
-            if unique is not None:
-                unique_spec = Unique(unique[0], tuple(Status(s) for s in unique[1]))
-            new_jobs.append(
-                NewJob(worker, queue, args_packed, max_attempts, scheduled_at, unique_spec, opts)
-            )
+    def _op_insert(
+        self,
+        worker: str,
+        queue: str,
+        max_attempts: int,
+        scheduled_at: float | None,
+        unique: list[Any] | None,
+        opts: dict[str, Any] | None,
+        packed_args: list[bytes],
+    ) -> list[Any]:
+        if queue not in self.machine.queues():
+            self.machine.scale_queue(queue, _TEST_QUEUE_LIMIT)
+        unique_spec = None
+        if unique is not None:
+            unique_spec = Unique(unique[0], tuple(Status(s) for s in unique[1]))
+        template = NewJob(worker, queue, b"", max_attempts, scheduled_at, unique_spec, opts)
         first_new_id = self.machine.next_id
-        records, _ = self.machine.insert(new_jobs, self.now())
+        records, _ = self.machine.insert_many(template, packed_args, self.now())
         if self.mode == "inline":
             inserted = dict.fromkeys(job.id for job in records if job.id >= first_new_id)
             for job_id in inserted:  # not duplicates that uniqueness returned instead

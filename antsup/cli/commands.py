@@ -87,5 +87,5 @@ def insert_by_name(
     scheduled_at: float | None,
 ) -> Job:
     """The insert request `Worker.perform_async` would send, built from a name, not a class."""
-    spec = [worker, queue, pack(args), max_attempts, scheduled_at, None, None]
-    return jobs_from_insert(client.call("insert", [spec]), [spec], [args])[0]
+    batch = [worker, queue, max_attempts, scheduled_at, None, None, [pack(args)]]
+    return jobs_from_insert(client.call("insert", *batch), batch, [args])[0]

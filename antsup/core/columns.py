@@ -149,13 +149,16 @@ def parse_columns(event: Any) -> Chunk:
         else:
             raise DecodeError(f"column {FIELDS[index]}: unknown layout {how!r}")
     _check_waiting(values, same)
-    return Chunk(_records(values), values, same)
+    return Chunk(records_from_columns(values), values, same)
 
 
-def _records(columns: list[list[Any]]) -> list[JobRecord]:
+def records_from_columns(columns: Sequence[Sequence[Any] | repeat[Any]]) -> list[JobRecord]:
     """`list(map(JobRecord, *columns))`, a quarter faster: calling the class from C goes
-    through a slow generic path to its `__init__` on Python 3.11 (JobRecord has no `__new__`)."""
-    records = list(map(object.__new__, repeat(JobRecord, len(columns[_ID]))))
+    through a slow generic path to its `__init__` on Python 3.11 (JobRecord has no `__new__`).
+    The id column sets the count; the others may be endless (`itertools.repeat`)."""
+    ids = columns[_ID]
+    assert not isinstance(ids, repeat), "the id column sets the count"
+    records = list(map(object.__new__, repeat(JobRecord, len(ids))))
     deque(map(JobRecord.__init__, records, *columns), 0)
     return records
 

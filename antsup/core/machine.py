@@ -15,11 +15,13 @@ import heapq
 import math
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from itertools import repeat
 from typing import Any
 
 from antsup.codec import pack
 from antsup.core import events as ev
-from antsup.core.columns import columns_event
+from antsup.core.columns import columns_event, records_from_columns
 from antsup.core.events import Event, Failure
 from antsup.core.job import (
     ENQUEUED,
@@ -73,6 +75,51 @@ class Machine(JobState):
         if not inserted:
             return records, []
         return records, [columns_event(inserted)]
+
+    def insert_many(
+        self, template: NewJob, args_packed: Sequence[bytes], now: float
+    ) -> tuple[list[JobRecord], list[Event]]:
+        """`insert` of one job per packed args, alike in everything else (what `perform_many`
+        sends): the shared fields are checked once and the records built field by field."""
+        self._check_new_job(template)
+        if not isinstance(args_packed, list | tuple) or not all(
+            type(args) is bytes for args in args_packed
+        ):
+            raise TypeError("args_packed must be the bytes of antsup.codec.pack(args)")
+        if template.unique is not None or not args_packed:
+            return self.insert([replace(template, args_packed=args) for args in args_packed], now)
+        first, count = self._next_id, len(args_packed)
+        at = template.scheduled_at
+        status = SCHEDULED if at is not None and at > now else ENQUEUED
+        opts = template.opts
+        ids = list(range(first, first + count))
+        columns: list[Sequence[Any] | repeat[Any]] = [
+            ids,
+            repeat(sys.intern(template.worker)),
+            repeat(sys.intern(template.queue)),
+            args_packed,
+            repeat(status),
+            repeat(0),  # attempts
+            repeat(template.max_attempts),
+            repeat(now),  # inserted_at
+            repeat(at),
+            repeat(now),  # updated_at
+            repeat(()),  # errors
+            repeat(None),  # result
+            [dict(opts) for _ in args_packed] if opts else repeat(None),  # never shared
+            repeat(None),  # unique_key
+            repeat(None),  # worker_pid
+        ]
+        records = records_from_columns(columns)
+        same = {
+            "worker": records[0].worker,
+            "queue": records[0].queue,
+            "status": status,
+            "unique_key": None,
+            "worker_pid": None,
+        }
+        self._insert_records(records, ids, same)
+        return records, [columns_event(records)]
 
     def _insert_plain(self, jobs: Sequence[NewJob], now: float) -> list[JobRecord]:
         """Jobs without uniqueness: all inserted, indexed in bulk (the enqueue hot path)."""

@@ -57,21 +57,19 @@ def _insert(qm: QueueManager, args: list[Any], now: float) -> list[Any]:
         raise errors.JournalWriteError(
             f"the journal cannot be written ({qm.journal.error}); nothing was enqueued"
         )
-    (specs,) = args
-    new_jobs = []
-    for worker, queue, args_packed, max_attempts, scheduled_at, unique, opts in specs:
-        unique_spec = None
-        if unique is not None:
-            keys, statuses = unique
-            unique_spec = Unique(keys, tuple(Status(s) for s in statuses))
-        new_jobs.append(
-            NewJob(worker, queue, args_packed, max_attempts, scheduled_at, unique_spec, opts)
-        )
+    worker, queue, max_attempts, scheduled_at, unique, opts, packed_args = args
+    unique_spec = None
+    if unique is not None:
+        keys, statuses = unique
+        unique_spec = Unique(keys, tuple(Status(s) for s in statuses))
+    template = NewJob(worker, queue, b"", max_attempts, scheduled_at, unique_spec, opts)
     first_id = qm.machine.next_id
-    records, events = qm.machine.insert(new_jobs, now)
+    records, events = qm.machine.insert_many(template, packed_args, now)
     qm.record(events)
     # A new job travels back as its id alone (the client knows the rest); a job that uniqueness
     # returned instead of inserting (maybe one inserted earlier in this batch) travels whole.
+    if template.unique is None:  # every job is new
+        return [now, list(range(first_id, first_id + len(records)))]
     items: list[Any] = []
     seen: set[int] = set()
     for record in records:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from antsup.codec import pack
 from antsup.core import JobRecord, Machine, NewJob, Retention, Status, Unique, default_backoff
 from antsup.core.events import Event
 from antsup.errors import InvalidTransition, JobNotFound, UnknownQueue
@@ -441,3 +444,36 @@ def test_fail_refuses_bad_values_and_scale_refuses_bad_names() -> None:
     assert m.running_jobs()[0].id == job_id
     with pytest.raises(ValueError):
         m.scale_queue("", 3)
+
+
+@pytest.mark.parametrize("scheduled_at", [None, T0 - 5, T0 + 30])
+def test_insert_many_is_insert_of_alike_jobs(scheduled_at: float | None) -> None:
+    template = new(max_attempts=3, scheduled_at=scheduled_at)
+    template.opts = {"timeout": 5.0}
+    args = [pack({"n": n}) for n in range(40)]  # enough for the bulk path
+    one_by_one, many = Machine(), Machine()
+    expected, _ = one_by_one.insert([replace(template, args_packed=a) for a in args], T0)
+    records, events = many.insert_many(template, args, T0)
+    assert [job.to_wire() for job in records] == [job.to_wire() for job in expected]
+    assert len({id(job.opts) for job in records}) == 40  # never one dict shared by two jobs
+    assert state_of(replay(events)) == state_of(many) == state_of(one_by_one)
+    started, _ = many.dispatch(100, 1, T0 + 60, concurrency=1)
+    assert [job.id for job in started] == list(range(1, 41))
+
+
+def test_insert_many_refuses_bad_args_and_changes_nothing() -> None:
+    m = Machine()
+    for bad in ([b"\x80", "not bytes"], b"\x80\x80", 5):
+        with pytest.raises(TypeError, match="args_packed"):
+            m.insert_many(new(), bad, T0)  # type: ignore[arg-type]
+    with pytest.raises(UnknownQueue):
+        m.insert_many(new(queue="nope"), [b"\x80"], T0)
+    assert m.list_jobs() == [] and m.next_id == 1
+    assert m.insert_many(new(), [], T0) == ([], [])
+
+
+def test_insert_many_with_uniqueness_skips_duplicates_within_the_batch() -> None:
+    m = Machine()
+    once = new(unique=Unique())
+    records, _ = m.insert_many(once, [pack({"a": 1}), pack({"a": 1}), pack({"a": 2})], T0)
+    assert records[0] is records[1] and records[2].id == 2

@@ -55,8 +55,8 @@ def test_unregistered_worker_fails_and_is_never_imported(
     monkeypatch.syspath_prepend(str(tmp_path))  # importable in the tree, were anyone to try
     tree = start_tree()
     names = ["sneaky_module.Job", "jobs.workers.NotAWorker"]  # a module, a non-Worker class
-    specs = [[name, "default", b"\x80", 1, None, None, None] for name in names]
-    ids = tree.client.call("insert", specs)[1]
+    ids = [tree.client.call("insert", name, "default", 1, None, None, None, [b"\x80"])[1][0]
+           for name in names]  # fmt: skip
     wait_until(lambda: all(antsup.get_job(i).status == "failed" for i in ids))
     for job_id, name in zip(ids, names, strict=True):
         error = antsup.get_job(job_id).errors[0]["error"]
