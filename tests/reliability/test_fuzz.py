@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing import Pipe
 from multiprocessing.connection import Client as connect
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 from conftest import wait_until
 from hypothesis import HealthCheck, assume, given, settings
@@ -19,7 +21,7 @@ from jobs.workers import Record
 
 import antsup
 from antsup.codec import pack, unpack
-from antsup.errors import DecodeError
+from antsup.errors import DecodeError, EncodeError
 from antsup.processes.wire import recv
 
 #: Any value msgpack carries (what a hostile but well-formed request could hold).
@@ -178,3 +180,20 @@ def test_wire_recv_truncated_frame_from_a_dead_peer() -> None:
     with pytest.raises((EOFError, OSError)):  # what every reader of a pipe catches
         recv(ours)
     ours.close()
+
+
+@given(values, st.lists(values, max_size=4))
+def test_pack_is_packb_even_right_after_a_value_it_refused(value: Any, before: list[Any]) -> None:
+    """`pack` reuses one Packer per thread: a refused value must leave nothing behind."""
+    with pytest.raises(EncodeError):
+        pack([*before, object()])
+    assert pack(value) == msgpack.packb(value, use_bin_type=True)
+
+
+def test_pack_from_many_threads_at_once() -> None:
+    def pack_many(seed: int) -> bool:
+        items = [{"n": seed, "pad": "x" * (seed % 300), "list": list(range(seed % 17))}] * 2000
+        return all(unpack(pack(item)) == item for item in items)
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(pack_many, range(64)))
