@@ -8,6 +8,7 @@ manager that replays the journal agrees with everything the world was told.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import deque
 from collections.abc import Callable
@@ -61,6 +62,7 @@ def run(ctx: ChildContext, config_wire: dict[str, Any]) -> None:
     manager.pending_events += events
     manager.pool.adopt_running_jobs(time.time())
     ctx.notify_ready()
+    gc.disable()  # see settle_memory
     try:
         manager.loop()
     finally:
@@ -287,6 +289,7 @@ class QueueManager:
             self.record(self.machine.prune(now))
             self.next_prune = now + PRUNE_INTERVAL
             self.throughput.append((now, self.pool.finished_total))
+            settle_memory()
         self.pool.housekeeping(now)
         self._maybe_compact()
 
@@ -315,6 +318,18 @@ class QueueManager:
             self.journal.snapshot(self.machine.snapshot())
         except (EOFError, OSError):
             pass
+
+
+def settle_memory() -> None:
+    """Collect cyclic garbage, then move what survived to the collector's permanent generation.
+
+    The queue manager runs with the automatic collector off and calls this once a second
+    instead. The job table holds no reference cycle, yet the automatic collector would walk
+    all of it again and again as it grows (a quarter of the time of a bulk enqueue went
+    there). Here a collection walks only what the last second allocated; frozen objects are
+    still freed by reference counting when the table lets them go."""
+    gc.collect()
+    gc.freeze()
 
 
 def _nothing() -> None:
