@@ -89,6 +89,21 @@ def columns_event(jobs: Sequence[JobRecord]) -> list[Any]:
     return [COLUMNS, LAYOUT, len(jobs), columns]
 
 
+def columns_event_of(columns: Sequence[Sequence[Any] | repeat[Any]], count: int) -> list[Any]:
+    """The same event, straight from the columns a batch of `count` new jobs was built from
+    (see `records_from_columns`): a repeated value is written once, without a scan."""
+    written = []
+    for index, column in enumerate(columns):
+        if isinstance(column, repeat):
+            value = next(column)
+            if _shareable(index, value):
+                written.append([SAME, _to_wire(index, value)])
+                continue
+            column = [value] * count
+        written.append(_column(index, tuple(column)))
+    return [COLUMNS, LAYOUT, count, written]
+
+
 def _column(index: int, values: tuple[Any, ...]) -> list[Any]:
     first = values[0]
     if _shareable(index, first) and values.count(first) == len(values):

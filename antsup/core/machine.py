@@ -20,7 +20,7 @@ from typing import Any
 
 from antsup.codec import pack
 from antsup.core import events as ev
-from antsup.core.columns import columns_event, records_from_columns
+from antsup.core.columns import columns_event, columns_event_of, records_from_columns
 from antsup.core.events import Event, Failure
 from antsup.core.job import (
     ENQUEUED,
@@ -120,7 +120,7 @@ class Machine(JobState):
             "worker_pid": None,
         }
         self._insert_records(records, ids, same)
-        return records, [_insert_event(records)]
+        return records, [columns_event_of(columns, count)]
 
     def _insert_plain(self, jobs: Sequence[NewJob], now: float) -> list[JobRecord]:
         """Jobs without uniqueness: all inserted, indexed in bulk (the enqueue hot path)."""

@@ -8,6 +8,7 @@ import pytest
 
 from antsup.codec import pack
 from antsup.core import JobRecord, Machine, NewJob, Retention, Status, Unique, default_backoff
+from antsup.core.columns import columns_event
 from antsup.core.events import Event
 from antsup.errors import InvalidTransition, JobNotFound, UnknownQueue
 
@@ -457,6 +458,7 @@ def test_insert_many_is_insert_of_alike_jobs(scheduled_at: float | None) -> None
     assert [job.to_wire() for job in records] == [job.to_wire() for job in expected]
     assert len({id(job.opts) for job in records}) == 40  # never one dict shared by two jobs
     assert state_of(replay(events)) == state_of(many) == state_of(one_by_one)
+    assert events == [columns_event(records)]  # as a snapshot would write these jobs
     started, _ = many.dispatch(100, 1, T0 + 60, concurrency=1)
     assert [job.id for job in started] == list(range(1, 41))
 
