@@ -62,6 +62,11 @@ class Channel:
         self._messages_waiting = 0
         self._inbox = bytearray()
 
+    def set_backlog(self, backlog: int, lossy: bool = False) -> None:
+        """Change the bound (a client connection that turns out to be a worker or an event
+        subscriber keeps its channel, and whatever it already buffered)."""
+        self.backlog, self.lossy = backlog, lossy
+
     def fileno(self) -> int:
         return self.conn.fileno()
 
@@ -147,15 +152,10 @@ class Channel:
 
     def close(self) -> None:
         """Stop sending and close the connection."""
-        if self._socket.fileno() >= 0:
-            self.conn.close()
-        self.detach()
-
-    def detach(self) -> None:
-        """Stop sending but leave the connection open: it changes owner (a client connection
-        that turns out to be a worker or an event subscriber)."""
         self._stop()
-        self._socket.close()  # our duplicate of the descriptor only
+        if self._socket.fileno() >= 0:
+            self._socket.close()  # our duplicate of the descriptor
+            self.conn.close()
 
     def _stop(self) -> None:
         self.closed = True

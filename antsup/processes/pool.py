@@ -64,11 +64,15 @@ class Pool:
         self.crashes = 0
         #: Set when the tree is stopping: no new job goes out.
         self.quiesced = False
-        #: The most jobs the workers can run at once: queues limited above it cannot be
-        #: overrun, so workers may hold their jobs ahead.
-        self.concurrency = config.workers * config.threads
         #: Whether anyone subscribed to events (building them costs time on the hot path).
         self.events_wanted = False
+
+    @property
+    def concurrency(self) -> int:
+        """The most jobs the workers can run at once: a queue limited at or above it cannot be
+        overrun, so workers may hold its jobs ahead. Counts the workers connected, should
+        there be more than configured (a pool grown through the supervisor API)."""
+        return max(self.config.workers, len(self.peers)) * self.config.threads
 
     def next_deadline(self) -> float | None:
         """The earliest monotonic time something here must be looked at again."""
@@ -85,6 +89,7 @@ class Pool:
             channel.close()
             return False
         _, pid, capacity, held_ids, outcomes = hello
+        channel.set_backlog(0)  # a worker's traffic is bounded by its capacity
         peer = WorkerPeer(channel, pid, capacity, self.config.threads)
         self.peers[channel.conn] = peer
         self.awaited_pids.pop(pid, None)

@@ -224,7 +224,7 @@ class QueueManager:
             if message == ["subscribe"]:
                 self.clients.pop(conn)  # it only listens from now on
                 self.subscribers[conn] = channel
-                channel.backlog, channel.lossy = SUBSCRIBER_BACKLOG, True
+                channel.set_backlog(SUBSCRIBER_BACKLOG, lossy=True)
                 channel.offer(["subscribed"])
                 self.pool.events_wanted = True
                 return

@@ -113,13 +113,6 @@ def test_a_strict_sender_gives_up_on_a_peer_that_never_reads(
     sender.close()
 
 
-def test_detach_leaves_the_connection_open(pair: tuple[Connection, Connection]) -> None:
-    left, right = pair
-    Channel(left).detach()
-    left.send_bytes(b"\x91\x01")  # still usable by its new owner
-    assert recv(right) == [1]
-
-
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(st.binary(max_size=5000), min_size=1, max_size=8),
