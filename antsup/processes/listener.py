@@ -83,9 +83,9 @@ class AuthListener:
         try:
             deliver_challenge(conn, self._authkey)
             answer_challenge(conn, self._authkey)
-            # The owner reads a connection only once it is readable, so a whole message is
-            # there; a peer that sends half a message and goes silent must not hold the owner's
-            # loop for more than READ_TIMEOUT.
+            # An owner that reads with blocking calls once a connection is readable (the
+            # persistence process; the queue manager reads without blocking) must not be held
+            # for more than READ_TIMEOUT by a peer that sends half a message and goes silent.
             fd = conn.fileno()
             raw = socket.socket(fileno=fd)
             try:
