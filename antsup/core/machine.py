@@ -83,9 +83,7 @@ class Machine(JobState):
         """`insert` of one job per packed args, alike in everything else (what `perform_many`
         sends): the shared fields are checked once and the records built field by field."""
         self._check_new_job(template)
-        if not isinstance(args_packed, list | tuple) or not all(
-            type(args) is bytes for args in args_packed
-        ):
+        if not isinstance(args_packed, list | tuple) or not set(map(type, args_packed)) <= {bytes}:
             raise TypeError("args_packed must be the bytes of antsup.codec.pack(args)")
         if template.unique is not None or len(args_packed) < COLUMNS_FROM:
             return self.insert([_alike(template, args) for args in args_packed], now)
@@ -119,7 +117,8 @@ class Machine(JobState):
             "unique_key": None,
             "worker_pid": None,
         }
-        self._insert_records(records, ids, same)
+        ready_keys = [now if at is None else at] * count  # see `_ready_key`
+        self._insert_records(records, ids, same, ready_keys)
         return records, [columns_event_of(columns, count)]
 
     def _insert_plain(self, jobs: Sequence[NewJob], now: float) -> list[JobRecord]:

@@ -69,9 +69,11 @@ class Persistence:
                 self.conn.close()
                 self.conn = None
             self._commit(self.conn)
-            idle = self.conn is None or not readable(self.conn)
-            if self.stop.requested and idle and not self.unwritten:
+            if self.stop.requested and not self.unwritten and self._idle():
                 return  # the queue manager stops before us: what it sent is written
+
+    def _idle(self) -> bool:
+        return self.conn is None or not readable(self.conn)
 
     def _sources(self) -> list[Any]:
         sources: list[Any] = [self.listener, self.listener.wakeup_fd, self.stop]
