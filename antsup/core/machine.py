@@ -6,47 +6,40 @@ transition code `apply` uses, and returns them for the journal. Replaying the jo
 a fold of `apply` over its events, and `tick(now)` redoes the one thing that has no event:
 scheduled and retrying jobs becoming due.
 
-The state itself and the transitions live in `transitions.JobState`.
+The state itself and the transitions live in `transitions.JobState`, the insert commands in
+`inserting.Inserting`.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from itertools import repeat
 from typing import Any
 
 from antsup.codec import pack
 from antsup.core import events as ev
-from antsup.core.columns import columns_event, columns_event_of, records_from_columns
+from antsup.core.columns import columns_event
 from antsup.core.events import Event, Failure
+from antsup.core.inserting import Inserting
 from antsup.core.job import (
     ENQUEUED,
     FINISHED,
     RUNNING,
-    SCHEDULED,
     WAITING,
     JobRecord,
-    NewJob,
     Status,
-    Unique,
-    unique_key,
 )
 from antsup.core.retention import Retention
-from antsup.core.transitions import JobState
 from antsup.errors import InvalidTransition, JobNotFound, UnknownQueue
 
 #: Largest number of jobs in one "cols" event written by `snapshot`, and about the most bytes
 #: of their own data (args, results, errors): a journal record must stay under its 64 MiB limit.
 SNAPSHOT_CHUNK = 1000
 SNAPSHOT_CHUNK_BYTES = 4 << 20
-#: Inserts of at least this many jobs are journaled field by field ("cols" events).
-COLUMNS_FROM = 16
 
 
-class Machine(JobState):
+class Machine(Inserting):
     """Jobs, queues, scheduling and retention as a deterministic state machine.
 
     Contract for the caller (the queue manager): `now` is a finite epoch time; records returned
@@ -64,132 +57,6 @@ class Machine(JobState):
             self._set_queue(name, _check_limit(limit), False)
 
     # ---- commands -------------------------------------------------------------------------
-
-    def insert(self, jobs: Sequence[NewJob], now: float) -> tuple[list[JobRecord], list[Event]]:
-        """Insert new jobs; returns one record per input (an existing one for a duplicate)."""
-        for new in jobs:
-            self._check_new_job(new)
-        if any(new.unique is not None for new in jobs):
-            records, inserted = self._insert_unique(jobs, now)
-        else:
-            records = inserted = self._insert_plain(jobs, now)
-        if not inserted:
-            return records, []
-        return records, [_insert_event(inserted)]
-
-    def insert_many(
-        self, template: NewJob, args_packed: Sequence[bytes], now: float
-    ) -> tuple[list[JobRecord], list[Event]]:
-        """`insert` of one job per packed args, alike in everything else (what `perform_many`
-        sends): the shared fields are checked once and the records built field by field."""
-        self._check_new_job(template)
-        if not isinstance(args_packed, list | tuple) or not set(map(type, args_packed)) <= {bytes}:
-            raise TypeError("args_packed must be the bytes of antsup.codec.pack(args)")
-        if template.unique is not None or len(args_packed) < COLUMNS_FROM:
-            return self.insert([_alike(template, args) for args in args_packed], now)
-        first, count = self._next_id, len(args_packed)
-        at = template.scheduled_at
-        status = SCHEDULED if at is not None and at > now else ENQUEUED
-        opts = template.opts
-        ids = list(range(first, first + count))
-        columns: list[Sequence[Any] | repeat[Any]] = [
-            ids,
-            repeat(sys.intern(template.worker)),
-            repeat(sys.intern(template.queue)),
-            args_packed,
-            repeat(status),
-            repeat(0),  # attempts
-            repeat(template.max_attempts),
-            repeat(now),  # inserted_at
-            repeat(at),
-            repeat(now),  # updated_at
-            repeat(()),  # errors
-            repeat(None),  # result
-            [dict(opts) for _ in args_packed] if opts else repeat(None),  # never shared
-            repeat(None),  # unique_key
-            repeat(None),  # worker_pid
-        ]
-        records = records_from_columns(columns)
-        same = {
-            "worker": records[0].worker,
-            "queue": records[0].queue,
-            "status": status,
-            "unique_key": None,
-            "worker_pid": None,
-        }
-        ready_keys = [now if at is None else at] * count  # see `_ready_key`
-        self._insert_records(records, ids, same, ready_keys)
-        return records, [columns_event_of(columns, count)]
-
-    def _insert_plain(self, jobs: Sequence[NewJob], now: float) -> list[JobRecord]:
-        """Jobs without uniqueness: all inserted, indexed in bulk (the enqueue hot path)."""
-        first = self._next_id
-        intern = sys.intern
-        records = [
-            JobRecord(  # positional: this is the insert hot path
-                first + offset,
-                intern(new.worker),
-                intern(new.queue),
-                new.args_packed,
-                SCHEDULED if new.scheduled_at is not None and new.scheduled_at > now else ENQUEUED,
-                0,  # attempts
-                new.max_attempts,
-                now,  # inserted_at
-                new.scheduled_at,
-                now,  # updated_at
-                (),  # errors
-                None,  # result
-                new.opts,
-                None,  # unique_key
-                None,  # worker_pid
-            )
-            for offset, new in enumerate(jobs)
-        ]
-        same: dict[str, Any] = {"unique_key": None, "worker_pid": None}
-        for field in ("worker", "queue", "status"):
-            values = {getattr(job, field) for job in records}
-            if len(values) == 1:
-                same[field] = values.pop()
-        self._insert_records(records, list(range(first, first + len(records))), same)
-        return records
-
-    def _insert_unique(
-        self, jobs: Sequence[NewJob], now: float
-    ) -> tuple[list[JobRecord], list[JobRecord]]:
-        """One by one: a job may be a duplicate of one inserted earlier in the same batch."""
-        records: list[JobRecord] = []
-        inserted: list[JobRecord] = []
-        for new in jobs:
-            key = None
-            if new.unique is not None:
-                key = unique_key(new.worker, new.queue, new.args_packed, new.unique)
-                existing = self._find_duplicate(key, new.unique)
-                if existing is not None:
-                    records.append(existing)
-                    continue
-            scheduled_at = new.scheduled_at
-            status = SCHEDULED if scheduled_at is not None and scheduled_at > now else ENQUEUED
-            job = JobRecord(
-                self._next_id,
-                sys.intern(new.worker),
-                sys.intern(new.queue),
-                new.args_packed,
-                status,
-                0,  # attempts
-                new.max_attempts,
-                now,  # inserted_at
-                scheduled_at,
-                now,  # updated_at
-                (),  # errors
-                None,  # result
-                new.opts,
-                key,  # unique_key
-                None,  # worker_pid
-            )
-            self._add(job)
-            records.append(job)
-            inserted.append(job)
-        return records, inserted
 
     def dispatch(
         self, limit: int, pid: int, now: float, concurrency: int | None = None
@@ -391,30 +258,6 @@ class Machine(JobState):
         if chunk:
             yield columns_event(chunk)
 
-    def _find_duplicate(self, key: bytes, unique: Unique) -> JobRecord | None:
-        matches = [
-            job_id
-            for job_id in self._table.with_unique_key(key)
-            if self._table.jobs[job_id].status in unique.statuses
-        ]
-        return self._table.jobs[min(matches)] if matches else None
-
-    def _check_new_job(self, new: NewJob) -> None:
-        """Refuse now what replay would refuse later: a live event must always replay."""
-        if new.queue not in self._queues:
-            raise UnknownQueue(f"no queue named {new.queue!r}; known: {sorted(self._queues)}")
-        if not isinstance(new.worker, str) or not new.worker:
-            raise ValueError(f"a worker must be a non-empty dotted name, got {new.worker!r}")
-        if not isinstance(new.args_packed, bytes):
-            raise TypeError("args_packed must be the bytes of antsup.codec.pack(args)")
-        if type(new.max_attempts) is not int or new.max_attempts < 1:
-            raise ValueError(f"max_attempts must be an int of at least 1, got {new.max_attempts!r}")
-        at = new.scheduled_at
-        if at is not None and (type(at) not in (int, float) or not math.isfinite(at)):
-            raise ValueError(f"scheduled_at must be a finite epoch time or None, got {at!r}")
-        if new.opts is not None and not isinstance(new.opts, dict):
-            raise TypeError(f"opts must be a dict or None, got {type(new.opts).__name__}")
-
     def _is_running(self, job_id: int) -> bool:
         job = self._jobs.get(job_id)
         return job is not None and job.status is RUNNING
@@ -444,28 +287,6 @@ class Machine(JobState):
             return []
         self._set_queue(name, limit, paused)
         return [[ev.QUEUE, name, limit, paused]]
-
-
-def _alike(template: NewJob, args_packed: bytes) -> NewJob:
-    """`template` with these args (and opts of its own: a record never shares a dict)."""
-    opts = template.opts
-    return NewJob(
-        template.worker,
-        template.queue,
-        args_packed,
-        template.max_attempts,
-        template.scheduled_at,
-        template.unique,
-        dict(opts) if opts else opts,
-    )
-
-
-def _insert_event(records: list[JobRecord]) -> Event:
-    """Many new jobs field by field (smaller, faster to pack and replay), a few job by job
-    (laying out 15 columns costs more than it saves for them)."""
-    if len(records) >= COLUMNS_FROM:
-        return columns_event(records)
-    return [ev.INSERT, [job.to_wire() for job in records]]
 
 
 def _data_bytes(job: JobRecord) -> int:
