@@ -26,6 +26,7 @@ from antsup.job import run_wire
 from antsup.processes.channel import Channel
 from antsup.processes.exits import ExitReports
 from antsup.processes.peers import WorkerPeer
+from antsup.processes.wire import is_worker_message
 from antsup.supervisor.kernel import is_alive
 
 #: Seconds a worker that was running jobs before a queue manager restart has to reconnect.
@@ -85,7 +86,7 @@ class Pool:
         """["hello", pid, capacity, held_ids, outcomes]: a worker (re)connected; `rest` are the
         messages that came right after it. False (and the connection closed) if the hello is
         malformed."""
-        if not _is_worker_message(hello) or hello[0] != "hello":
+        if not is_worker_message(hello) or hello[0] != "hello":
             channel.close()
             return False
         _, pid, capacity, held_ids, outcomes = hello
@@ -119,7 +120,7 @@ class Pool:
         sends one per job) are taken as one batch: one event per batch, not per job."""
         outcomes: list[list[Any]] = []
         for message in messages:
-            if not _is_worker_message(message) or message[0] == "hello":
+            if not is_worker_message(message) or message[0] == "hello":
                 log.warning("malformed message from worker %d: disconnected", peer.pid)
                 if outcomes:
                     self.on_outcomes(peer, outcomes, now)
@@ -338,46 +339,6 @@ def crash_backoff(job: JobRecord) -> float:
         if type(delay) in (int, float) and delay >= 0:
             return float(delay)
     return default_backoff(job.attempts)
-
-
-def _is_ids(value: Any) -> bool:
-    return type(value) is list and all(type(item) is int for item in value)
-
-
-def _is_outcome(value: Any) -> bool:
-    if type(value) is not list or not value or type(value[0]) is not int:
-        return False
-    if len(value) == 3:
-        return bool(value[1] == "done")
-    return (
-        len(value) == 5
-        and value[1] == "fail"
-        and type(value[2]) is str
-        and (value[3] is None or type(value[3]) is str)
-        and (value[4] is None or type(value[4]) in (int, float))
-    )
-
-
-def _is_worker_message(message: Any) -> bool:
-    """A worker is trusted (it passed the authkey) but never allowed to crash us by mistake."""
-    if type(message) is not list or len(message) < 2:
-        return False
-    kind = message[0]
-    if kind == "out":
-        return len(message) == 2 and type(message[1]) is list and all(map(_is_outcome, message[1]))
-    if kind == "draining":
-        return len(message) == 2 and _is_ids(message[1])
-    if kind == "hello":
-        return (
-            len(message) == 5
-            and type(message[1]) is int
-            and type(message[2]) is int
-            and bool(message[2] >= 1)
-            and _is_ids(message[3])
-            and type(message[4]) is list
-            and all(map(_is_outcome, message[4]))
-        )
-    return False
 
 
 def _queued_since(job: JobRecord) -> float:
