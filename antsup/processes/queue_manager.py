@@ -27,6 +27,7 @@ from antsup.processes.journal_link import JournalLink, connect, replay
 from antsup.processes.listener import AuthListener
 from antsup.processes.poller import Poller
 from antsup.processes.pool import Pool
+from antsup.processes.process_view import ProcessView
 from antsup.processes.signals import StopSignal
 from antsup.processes.wire import readable
 from antsup.supervisor import ChildContext
@@ -99,6 +100,7 @@ class QueueManager:
         self.next_due: float | None = None
         self.next_prune = 0.0
         self.throughput: deque[tuple[float, int]] = deque(maxlen=64)
+        self.process_view = ProcessView()
 
     # ---- the loop ---------------------------------------------------------------------
 

@@ -7,12 +7,8 @@ raise again.
 
 from __future__ import annotations
 
-import os
-import time
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
-
-import psutil
 
 from antsup import errors
 from antsup.core import JobRecord, NewJob, Status, Unique
@@ -159,50 +155,8 @@ def _throughput(qm: QueueManager, now: float) -> float:
 
 
 def _processes(qm: QueueManager) -> list[dict[str, Any]]:
-    """The process tree as psutil sees it, from the root supervisor down, with roles."""
-    me = psutil.Process(os.getpid())
-    roles = {me.pid: "queue_manager"}
-    for peer in qm.pool.peers.values():
-        roles[peer.pid] = "worker"
-    try:
-        core = me.parent()
-        root = core.parent() if core is not None else None
-    except psutil.Error:
-        return []
-    if core is None or root is None:
-        return []
-    roles[core.pid] = "core_supervisor"
-    roles[root.pid] = "root_supervisor"
-    rows = []
-    for proc in [root, *root.children(recursive=True)]:
-        try:
-            with proc.oneshot():
-                parent_role = roles.get(proc.ppid())
-                role = roles.get(proc.pid) or _guess_role(parent_role, proc)
-                rows.append(
-                    {
-                        "pid": proc.pid,
-                        "ppid": proc.ppid(),
-                        "role": role,
-                        "restarts": qm.pool.crashes if role == "worker" else 0,
-                        "cpu_percent": proc.cpu_percent(interval=None),
-                        "rss": proc.memory_info().rss,
-                        "uptime": time.time() - proc.create_time(),
-                    }
-                )
-        except psutil.Error:
-            continue
-    return rows
-
-
-def _guess_role(parent_role: str | None, proc: psutil.Process) -> str:
-    if parent_role == "core_supervisor":
-        return "persistence"
-    if parent_role == "root_supervisor":
-        return "pool_supervisor" if proc.children() else "guardian"
-    if parent_role == "worker":
-        return "job_subprocess"
-    return "process"
+    workers = {peer.pid: "worker" for peer in qm.pool.peers.values()}
+    return qm.process_view.rows(workers, qm.pool.crashes)
 
 
 def _quiesce(qm: QueueManager, args: list[Any], now: float) -> None:

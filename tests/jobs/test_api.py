@@ -11,7 +11,7 @@ from conftest import wait_until
 
 import antsup
 from jobs.conftest import StartTree
-from jobs.workers import Deduped, Record, Single, SlowRetry, executions, run_counts
+from jobs.workers import Deduped, Record, Single, SlowRetry, Spin, executions, run_counts
 
 
 def test_enqueue_run_and_keep_results(start_tree: StartTree, log: Path) -> None:
@@ -109,6 +109,30 @@ def test_stats_shape(start_tree: StartTree, log: Path) -> None:
     root = next(row for row in stats["processes"] if row["role"] == "root_supervisor")
     assert root["pid"] == tree.pid
     assert all(row["rss"] > 0 for row in stats["processes"])
+
+
+def test_stats_show_each_process_with_the_cpu_it_uses(
+    start_tree: StartTree, tmp_path: Path
+) -> None:
+    tree = start_tree(workers=2)
+    release = tmp_path / "release"
+    spinning = Spin.perform_async({"release": str(release)})
+    wait_until(lambda: antsup.get_job(spinning.id).status == "running")
+    antsup.stats()  # CPU is measured between two calls
+
+    def busy_worker() -> bool:
+        rows = antsup.stats()["processes"]
+        return any(row["role"] == "worker" and row["cpu_percent"] > 20 for row in rows)
+
+    wait_until(busy_worker, interval=0.3)
+    roles = sorted(row["role"] for row in antsup.stats()["processes"])
+    assert roles == sorted(
+        ["root_supervisor", "guardian", "core_supervisor", "persistence", "queue_manager",
+         "pool_supervisor", "worker", "worker"]
+    )  # fmt: skip
+    assert {row["pid"] for row in antsup.stats()["processes"]} >= {tree.pid}
+    release.touch()
+    wait_until(lambda: antsup.get_job(spinning.id).status == "completed")
 
 
 def test_scale_pause_resume(start_tree: StartTree, log: Path) -> None:

@@ -145,3 +145,13 @@ class Big(antsup.Worker):
 
     def perform(self, job: antsup.Job) -> Any:
         return "x" * job.args["size"]
+
+
+class Spin(antsup.Worker):
+    """Burns CPU until the file `args["release"]` exists."""
+
+    def perform(self, job: antsup.Job) -> Any:
+        release = Path(job.args["release"])
+        while not release.exists():
+            sum(range(10_000))
+        return None
