@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from antsup import errors
-from antsup.codec import pack
+from antsup.codec import MAX_MESSAGE_BYTES, pack
 from antsup.config import DEFAULT_MAX_ARGS_BYTES, read_authkey
 from antsup.job import Job, to_datetime
 from antsup.processes.wire import readable, recv, send
@@ -123,6 +123,13 @@ class Client:
                     f"{self.max_args_bytes}-byte limit"
                 )
             packed_args.append(packed)
+        size = sum(map(len, packed_args))
+        if size > MAX_REQUEST_ARGS_BYTES:
+            raise ValueError(
+                f"these {len(packed_args)} jobs' args are {size} bytes packed, over the "
+                f"{MAX_REQUEST_ARGS_BYTES}-byte limit of one request: enqueue them in smaller "
+                "batches (nothing was enqueued)"
+            )
         batch = [name, queue, max_attempts, scheduled_at, unique, opts or None, packed_args]
         return jobs_from_insert(self.call("insert", *batch), batch, many_args)
 
@@ -202,6 +209,10 @@ def jobs_from_insert(reply: Any, batch: list[Any], many_args: list[Any]) -> list
         for item, args in zip(items, many_args, strict=True)
     ]
 
+
+#: Most bytes of packed args in one insert request: the request must stay under the 64 MiB
+#: message limit with room for the rest.
+MAX_REQUEST_ARGS_BYTES = MAX_MESSAGE_BYTES - (4 << 20)
 
 _current: Client | None = None
 

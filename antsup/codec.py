@@ -19,20 +19,21 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 def pack(value: Any) -> bytes:
     """Encode `value` (None, bool, int, float, str, bytes, list, tuple, dict) as msgpack."""
+    packer = getattr(_per_thread, "packer", None) or msgpack.Packer(use_bin_type=True)
+    _per_thread.packer = None  # in use: a pack() nested inside this one gets its own
     try:
-        packer = _per_thread.packer
-    except AttributeError:
-        packer = _per_thread.packer = msgpack.Packer(use_bin_type=True)
-    try:
-        return packer.pack(value)  # type: ignore[no-any-return]
+        packed: bytes = packer.pack(value)
     except (TypeError, ValueError, OverflowError) as exc:
-        del _per_thread.packer  # a fresh one next time: nothing half-written is kept
-        raise EncodeError(f"cannot encode as msgpack: {exc}") from exc
+        raise EncodeError(f"cannot encode as msgpack: {exc}") from exc  # that packer is dropped
+    if len(packed) <= _KEEP_PACKER_UP_TO:  # a packer keeps its largest buffer: not a big one
+        _per_thread.packer = packer
+    return packed
 
 
 #: One Packer per thread, reused: `msgpack.packb` builds a new one per call, which is most of
 #: its cost for the small values antsup packs per job (0.48 -> 0.11 us).
 _per_thread = threading.local()
+_KEEP_PACKER_UP_TO = 1 << 20
 
 
 def unpack(data: bytes | bytearray | memoryview, max_bytes: int = MAX_MESSAGE_BYTES) -> Any:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from itertools import repeat
 from typing import Any
 
+from antsup.codec import pack
 from antsup.core import events as ev
 from antsup.core.columns import columns_event, columns_event_of, records_from_columns
 from antsup.core.events import Event
@@ -21,6 +22,10 @@ from antsup.core.job import ENQUEUED, SCHEDULED, JobRecord, NewJob, Unique, uniq
 from antsup.core.transitions import JobState
 from antsup.errors import UnknownQueue
 
+#: Most jobs, and about the most bytes of their data, in one insert event: a journal record
+#: (64 MiB at most) holds whole events.
+EVENT_JOBS = 1000
+EVENT_BYTES = 4 << 20
 #: Inserts of at least this many jobs are journaled field by field ("cols" events).
 COLUMNS_FROM = 16
 
@@ -68,7 +73,7 @@ class Inserting(JobState):
             repeat(now),  # updated_at
             repeat(()),  # errors
             repeat(None),  # result
-            [dict(opts) for _ in args_packed] if opts else repeat(None),  # never shared
+            [dict(opts) for _ in args_packed] if opts is not None else repeat(None),  # never shared
             repeat(None),  # unique_key
             repeat(None),  # worker_pid
         ]
@@ -82,7 +87,12 @@ class Inserting(JobState):
         }
         ready_keys = [now if at is None else at] * count  # see `_ready_key`
         self._insert_records(records, ids, same, ready_keys)
-        return records, [columns_event_of(columns, count)]
+        extra = len(pack(opts)) if opts else 0  # every job's event carries its own copy
+        events = [
+            columns_event_of([_part(column, start, end) for column in columns], end - start)
+            for start, end in _event_bounds(args_packed, extra)
+        ]
+        return records, events
 
     def _insert_plain(self, jobs: Sequence[NewJob], now: float) -> list[JobRecord]:
         """Jobs without uniqueness: all inserted, indexed in bulk (the enqueue hot path)."""
@@ -139,6 +149,27 @@ class Inserting(JobState):
             raise ValueError(f"scheduled_at must be a finite epoch time or None, got {at!r}")
         if new.opts is not None and not isinstance(new.opts, dict):
             raise TypeError(f"opts must be a dict or None, got {type(new.opts).__name__}")
+
+
+def _event_bounds(args_packed: Sequence[bytes], extra: int) -> list[tuple[int, int]]:
+    """Where to cut a batch into events of at most EVENT_JOBS jobs and about EVENT_BYTES of
+    their data: the journal splits a batch into records between events, never inside one."""
+    count = len(args_packed)
+    if count <= EVENT_JOBS and sum(map(len, args_packed)) + count * extra <= EVENT_BYTES:
+        return [(0, count)]
+    bounds, start, size = [], 0, 0
+    for index, args in enumerate(args_packed):
+        size += len(args) + extra
+        if index + 1 - start >= EVENT_JOBS or size >= EVENT_BYTES:
+            bounds.append((start, index + 1))
+            start, size = index + 1, 0
+    if start < count:
+        bounds.append((start, count))
+    return bounds
+
+
+def _part(column: Sequence[Any] | repeat[Any], start: int, end: int) -> Sequence[Any] | repeat[Any]:
+    return column if isinstance(column, repeat) else column[start:end]
 
 
 def _new_record(job_id: int, new: NewJob, now: float, key: bytes | None = None) -> JobRecord:

@@ -20,6 +20,7 @@ so the peer uses a plain `Connection` at its end.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -61,6 +62,8 @@ class Channel:
         self._waiting: deque[tuple[bytes | memoryview, bool]] = deque()
         self._messages_waiting = 0
         self._inbox = bytearray()
+        #: A malformed message was read: the peer is refused once the messages before it are in.
+        self._garbage: DecodeError | None = None
 
     def set_backlog(self, backlog: int, lossy: bool = False) -> None:
         """Change the bound (a client connection that turns out to be a worker or an event
@@ -101,8 +104,10 @@ class Channel:
                 sent = self._socket.send(piece, _FLAGS)
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:  # the peer is gone
+            except OSError:  # the peer is gone, or the socket failed: either way this ends it
                 self._stop()
+                with contextlib.suppress(OSError):  # so the reading side sees the end too
+                    self._socket.shutdown(socket.SHUT_RDWR)
                 return
             if sent < len(piece):
                 waiting[0] = (memoryview(piece)[sent:], ends_message)
@@ -130,23 +135,30 @@ class Channel:
             if len(chunk) < _READ_SIZE:
                 break
         messages = self._whole_messages()
+        if self._garbage is not None and not messages:
+            raise self._garbage
         if closed and not messages:
             raise EOFError("the peer closed the connection")
         return messages
 
     def _whole_messages(self) -> list[Any]:
+        """Decode the whole messages buffered; at a bad one, keep the error for the next call
+        (the good messages before it are returned first: a worker's outcomes are real)."""
         inbox = self._inbox
-        messages = []
+        messages: list[Any] = []
         start = 0
-        while len(inbox) - start >= _HEADER.size:
-            (size,) = _HEADER.unpack_from(inbox, start)
-            if not 0 <= size <= MAX_MESSAGE_BYTES:
-                raise DecodeError(f"a message of {size} bytes is over the limit")
-            end = start + _HEADER.size + size
-            if end > len(inbox):
-                break
-            messages.append(unpack(inbox[start + _HEADER.size : end]))
-            start = end
+        try:
+            while self._garbage is None and len(inbox) - start >= _HEADER.size:
+                (size,) = _HEADER.unpack_from(inbox, start)
+                if not 0 <= size <= MAX_MESSAGE_BYTES:
+                    raise DecodeError(f"a message of {size} bytes is over the limit")
+                end = start + _HEADER.size + size
+                if end > len(inbox):
+                    break
+                messages.append(unpack(inbox[start + _HEADER.size : end]))
+                start = end
+        except DecodeError as exc:
+            self._garbage = exc
         del inbox[:start]
         return messages
 

@@ -15,7 +15,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from antsup.config import Config, read_authkey
-from antsup.errors import JournalWriteError
+from antsup.errors import DecodeError, JournalWriteError
 from antsup.journal import Journal
 from antsup.logs import forward_logs
 from antsup.processes.listener import AuthListener
@@ -118,7 +118,7 @@ class Persistence:
                     send(conn, ["ack", message[1]])
                 if not readable(conn):
                     return True
-        except (EOFError, ConnectionError):  # a killed queue manager may reset the connection
+        except (EOFError, OSError, DecodeError):  # killed mid-message, or a message we refuse
             return False
 
     def _snapshot_payloads(self, conn: Connection, first: list[Any]) -> Iterator[bytes]:

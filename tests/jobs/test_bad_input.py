@@ -21,7 +21,11 @@ def test_unserialisable_and_oversized_args(start_tree: StartTree, log: Path) -> 
         Record.perform_many([{"log": str(log)}, {"bad": {1, 2}}])  # one bad: none inserted
     with pytest.raises(ValueError, match="over the 1048576-byte limit"):
         Record.perform_async({"log": str(log), "blob": "x" * (1024 * 1024 + 1)})
+    blob = "x" * 1_000_000  # each job under its limit, 70 MB together: over one request's
+    with pytest.raises(ValueError, match="smaller batches"):
+        Record.perform_many([{"log": str(log), "blob": blob} for _ in range(70)])
     assert antsup.list_jobs() == []
+    assert antsup.stats()["totals"].get("enqueued", 0) == 0  # and the tree still answers
 
 
 def test_unknown_queue(start_tree: StartTree, log: Path) -> None:

@@ -9,6 +9,7 @@ from multiprocessing.connection import Connection
 import pytest
 
 from antsup.codec import pack
+from antsup.core import Machine, NewJob
 from antsup.processes import journal_link
 from antsup.processes.journal_link import JournalLink
 from antsup.processes.wire import recv
@@ -45,3 +46,22 @@ def test_a_small_batch_is_one_record() -> None:
     assert recv(writer) == ["append", 1, pack(events)]
     writer.close()
     link.conn.close()
+
+
+def test_a_huge_insert_with_options_fits_the_record_limit() -> None:
+    """80,000 jobs sharing 100 backoff delays: a request of about 0.5 MB, but each job's
+    journaled record carries its own options (~75 MB in all)."""
+    opts = {"timeout": 30.0, "backoff": [float(2 ** min(a, 20)) for a in range(1, 101)]}
+    args = [pack([n]) for n in range(80_000)]
+    machine = Machine({"default": 10})
+    records, events = machine.insert_many(
+        NewJob("app.W", "default", b"", 100, None, None, opts), args, 1.0
+    )
+    assert len(records) == 80_000 and len(events) > 1
+    payloads = list(journal_link._records(events))
+    assert max(len(payload) for payload in payloads) <= journal_link.RECORD_BYTES
+    rebuilt = Machine({"default": 10})
+    for payload in payloads:
+        for event in journal_link.unpack(payload):
+            rebuilt.apply(event)
+    assert [job.to_wire() for job in rebuilt.list_jobs()] == [job.to_wire() for job in records]

@@ -143,12 +143,18 @@ def test_messages_cut_anywhere_are_put_back_together(
     reader.close()
 
 
-def test_an_oversized_frame_is_refused(pair: tuple[Connection, Connection]) -> None:
+def test_a_bad_frame_is_refused_after_the_good_ones_before_it(
+    pair: tuple[Connection, Connection],
+) -> None:
     left, right = pair
     reader = Channel(left)
-    right.send_bytes(b"ok")  # a whole frame: header and payload
+    right.send_bytes(pack(["out", [[1, "done", None]]]))  # a real outcome, then garbage
     os.write(right.fileno(), (MAX_MESSAGE_BYTES + 1).to_bytes(4, "big"))
     wait_readable(reader)
+    assert reader.receive() == [["out", [[1, "done", None]]]]
+    with pytest.raises(DecodeError):
+        reader.receive()
+    right.send_bytes(pack(["out", []]))  # nothing after the garbage is read any more
     with pytest.raises(DecodeError):
         reader.receive()
     reader.close()

@@ -197,3 +197,16 @@ def test_pack_from_many_threads_at_once() -> None:
 
     with ThreadPoolExecutor(8) as pool:
         assert all(pool.map(pack_many, range(64)))
+
+
+def test_a_pack_nested_in_a_pack_leaves_both_whole() -> None:
+    """User code can run while a value is packed (a dict subclass's items()); if it packs too,
+    it must not share the outer call's Packer."""
+
+    class Noisy(dict[str, int]):
+        def items(self) -> Any:
+            pack({"inner": [1, 2, 3]})
+            return super().items()
+
+    assert unpack(pack([Noisy(a=1), "after"])) == [{"a": 1}, "after"]
+    assert pack({"b": 2}) == msgpack.packb({"b": 2}, use_bin_type=True)
