@@ -42,3 +42,14 @@ def replay(events: list[Event], queues: dict[str, int] | None = None) -> Machine
     for event in events:
         machine.apply(unpack(pack(event)))
     return machine
+
+
+def busy_machine() -> Machine:
+    """A machine with jobs in most statuses: enqueued, scheduled, running, completed, retrying."""
+    m = Machine({"default": 5, "mailers": 2})
+    m.insert([new({"n": n}, max_attempts=2) for n in range(6)], T0)
+    m.insert([new(scheduled_at=T0 + 50, queue="mailers")], T0)
+    m.dispatch(3, 11, T0)
+    m.complete([(1, "ok")], T0 + 1)
+    m.fail([(2, "boom", "tb", 10.0)], T0 + 1)
+    return m

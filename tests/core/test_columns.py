@@ -17,7 +17,7 @@ from antsup.core.columns import EACH, SAME, columns_event, parse_columns
 from antsup.core.job import WAITING
 from antsup.errors import DecodeError
 
-from .helpers import T0, new, replay, state_of
+from .helpers import T0, busy_machine, new, replay, state_of
 from .test_wire import msgpack_values, records
 
 
@@ -53,16 +53,6 @@ def _exact(job: JobRecord) -> tuple[bytes, Any]:
     return pack(wire[:10] + wire[11:]), wire[10]
 
 
-def _busy_machine() -> Machine:
-    m = Machine({"default": 5, "mailers": 2})
-    m.insert([new({"n": n}, max_attempts=2) for n in range(6)], T0)
-    m.insert([new(scheduled_at=T0 + 50, queue="mailers")], T0)
-    m.dispatch(3, 11, T0)
-    m.complete([(1, "ok")], T0 + 1)
-    m.fail([(2, "boom", "tb", 10.0)], T0 + 1)
-    return m
-
-
 def _future(m: Machine, now: float) -> tuple[Any, ...]:
     """What the machine does from here on: what it dispatches, promotes and prunes."""
     first = sorted(job.id for job in m.dispatch(1000, 9, now)[0])
@@ -94,7 +84,7 @@ def test_shared_fields_are_written_once() -> None:
 @settings(max_examples=200, deadline=None)
 @given(some_records())
 def test_a_cols_event_applies_like_the_ins_event_it_replaces(jobs: list[JobRecord]) -> None:
-    by_rows, by_columns = _busy_machine(), _busy_machine()
+    by_rows, by_columns = busy_machine(), busy_machine()
     by_rows.apply(unpack(pack(["ins", [job.to_wire() for job in jobs]])))
     by_columns.apply(unpack(pack(columns_event(jobs))))
     assert state_of(by_columns) == state_of(by_rows)
@@ -103,7 +93,7 @@ def test_a_cols_event_applies_like_the_ins_event_it_replaces(jobs: list[JobRecor
 
 
 def _valid_event() -> list[Any]:
-    return unpack(pack(columns_event(_busy_machine().list_jobs())))
+    return unpack(pack(columns_event(busy_machine().list_jobs())))
 
 
 @settings(max_examples=300, deadline=None)
@@ -112,7 +102,7 @@ def _valid_event() -> list[Any]:
 def test_a_corrupted_cols_event_is_refused_without_touching_state(
     index: int, item: int, where: str, value: Any
 ) -> None:
-    m = _busy_machine()
+    m = busy_machine()
     before = state_of(m)
     event = _valid_event()
     column = event[3][index]
@@ -153,7 +143,7 @@ def test_a_corrupted_cols_event_is_refused_without_touching_state(
     ],
 )
 def test_known_bad_cols_events(change: Any) -> None:
-    m = _busy_machine()
+    m = busy_machine()
     before = state_of(m)
     event = _valid_event()
     change(event)

@@ -14,7 +14,7 @@ from antsup.core import JobRecord, Machine, Status
 from antsup.core.columns import columns_event
 from antsup.errors import DecodeError
 
-from .helpers import T0, new, state_of
+from .helpers import T0, busy_machine, new, state_of
 
 
 def msgpack_trees(allow_nan: bool) -> st.SearchStrategy[Any]:
@@ -86,16 +86,6 @@ def test_from_wire_refuses_a_corrupted_field(record: JobRecord, index: int, valu
         JobRecord.from_wire(wire)
 
 
-def _busy_machine() -> Machine:
-    m = Machine({"default": 5, "mailers": 2})
-    m.insert([new({"n": n}, max_attempts=2) for n in range(6)], T0)
-    m.insert([new(scheduled_at=T0 + 50, queue="mailers")], T0)
-    m.dispatch(3, 11, T0)
-    m.complete([(1, "ok")], T0 + 1)
-    m.fail([(2, "boom", "tb", 10.0)], T0 + 1)
-    return m
-
-
 _one = JobRecord(51, "app.A", "default", b"\x80", Status.ENQUEUED, 0, 1, T0, None, T0)
 valid_events: list[list[Any]] = [
     ["ins", [new().args_packed]],
@@ -122,7 +112,7 @@ valid_events: list[list[Any]] = [
 def test_apply_refuses_malformed_events_without_touching_state(
     event: list[Any], index: int, value: Any, append: bool
 ) -> None:
-    m = _busy_machine()
+    m = busy_machine()
     before = state_of(m)
     corrupted = [*event, value] if append else list(event)
     if not append:
@@ -136,7 +126,7 @@ def test_apply_refuses_malformed_events_without_touching_state(
 @settings(max_examples=200, deadline=None)
 @given(msgpack_values)
 def test_apply_refuses_arbitrary_values(garbage: Any) -> None:
-    m = _busy_machine()
+    m = busy_machine()
     before = state_of(m)
     try:
         m.apply(garbage)
@@ -166,7 +156,7 @@ def test_apply_known_bad_shapes(event: Any) -> None:
 
 
 def test_every_event_kind_applies() -> None:
-    m = _busy_machine()
+    m = busy_machine()
     wire = m.list_jobs()[0].to_wire()
     wire[0] = 50
     for event in [["ins", [wire]], *valid_events[1:]]:
