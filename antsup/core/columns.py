@@ -18,12 +18,13 @@ from __future__ import annotations
 import math
 import sys
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from operator import attrgetter
 from typing import Any
 
+from antsup.codec import pack
 from antsup.core.events import COLUMNS
 from antsup.core.job import (
     _STATUS_BY_VALUE,
@@ -80,6 +81,38 @@ class Chunk:
 
 
 # ---- writing -----------------------------------------------------------------------------
+
+
+#: Most jobs, and about the most bytes of their own data, in one "cols" event: a journal
+#: record (64 MiB at most) holds whole events, so events must stay well under it.
+CHUNK_JOBS = 1000
+CHUNK_BYTES = 4 << 20
+
+
+def chunks(jobs: Iterable[JobRecord]) -> Iterator[list[JobRecord]]:
+    """`jobs` in runs of at most CHUNK_JOBS jobs and about CHUNK_BYTES of their data."""
+    chunk: list[JobRecord] = []
+    size = 0
+    for job in jobs:
+        chunk.append(job)
+        size += data_bytes(job)
+        if len(chunk) >= CHUNK_JOBS or size >= CHUNK_BYTES:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+def data_bytes(job: JobRecord) -> int:
+    """About how many bytes a job's own data (args, result, options, errors) takes."""
+    size = len(job.args_packed)
+    if job.result is not None:
+        size += len(pack(job.result))
+    if job.opts:
+        size += len(pack(job.opts))
+    for error in job.errors:
+        size += len(error["error"]) + len(error["stack_trace"] or "")
+    return size
 
 
 def columns_event(jobs: Sequence[JobRecord]) -> list[Any]:

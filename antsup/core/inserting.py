@@ -16,16 +16,19 @@ from typing import Any
 
 from antsup.codec import pack
 from antsup.core import events as ev
-from antsup.core.columns import columns_event, columns_event_of, records_from_columns
+from antsup.core.columns import (
+    CHUNK_BYTES,
+    CHUNK_JOBS,
+    chunks,
+    columns_event,
+    columns_event_of,
+    records_from_columns,
+)
 from antsup.core.events import Event
 from antsup.core.job import ENQUEUED, SCHEDULED, JobRecord, NewJob, Unique, unique_key
 from antsup.core.transitions import JobState
 from antsup.errors import UnknownQueue
 
-#: Most jobs, and about the most bytes of their data, in one insert event: a journal record
-#: (64 MiB at most) holds whole events.
-EVENT_JOBS = 1000
-EVENT_BYTES = 4 << 20
 #: Inserts of at least this many jobs are journaled field by field ("cols" events).
 COLUMNS_FROM = 16
 
@@ -43,7 +46,7 @@ class Inserting(JobState):
             records = inserted = self._insert_plain(jobs, now)
         if not inserted:
             return records, []
-        return records, [_insert_event(inserted)]
+        return records, _insert_events(inserted)
 
     def insert_many(
         self, template: NewJob, args_packed: Sequence[bytes], now: float
@@ -152,15 +155,15 @@ class Inserting(JobState):
 
 
 def _event_bounds(args_packed: Sequence[bytes], extra: int) -> list[tuple[int, int]]:
-    """Where to cut a batch into events of at most EVENT_JOBS jobs and about EVENT_BYTES of
-    their data: the journal splits a batch into records between events, never inside one."""
+    """Where `columns.chunks` would cut this batch, worked out from the packed args alone
+    (no second pass over the records): the journal splits between events, never inside one."""
     count = len(args_packed)
-    if count <= EVENT_JOBS and sum(map(len, args_packed)) + count * extra <= EVENT_BYTES:
+    if count <= CHUNK_JOBS and sum(map(len, args_packed)) + count * extra <= CHUNK_BYTES:
         return [(0, count)]
     bounds, start, size = [], 0, 0
     for index, args in enumerate(args_packed):
         size += len(args) + extra
-        if index + 1 - start >= EVENT_JOBS or size >= EVENT_BYTES:
+        if index + 1 - start >= CHUNK_JOBS or size >= CHUNK_BYTES:
             bounds.append((start, index + 1))
             start, size = index + 1, 0
     if start < count:
@@ -208,9 +211,9 @@ def _alike(template: NewJob, args_packed: bytes) -> NewJob:
     )
 
 
-def _insert_event(records: list[JobRecord]) -> Event:
-    """Many new jobs field by field (smaller, faster to pack and replay), a few job by job
-    (laying out 15 columns costs more than it saves for them)."""
+def _insert_events(records: list[JobRecord]) -> list[Event]:
+    """Many new jobs field by field (smaller, faster to pack and replay), in bounded chunks;
+    a few job by job (laying out 15 columns costs more than it saves for them)."""
     if len(records) >= COLUMNS_FROM:
-        return columns_event(records)
-    return [ev.INSERT, [job.to_wire() for job in records]]
+        return [columns_event(chunk) for chunk in chunks(records)]
+    return [[ev.INSERT, [job.to_wire() for job in records]]]

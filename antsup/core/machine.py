@@ -17,9 +17,8 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from antsup.codec import pack
 from antsup.core import events as ev
-from antsup.core.columns import columns_event
+from antsup.core.columns import chunks, columns_event
 from antsup.core.events import Event, Failure
 from antsup.core.inserting import Inserting
 from antsup.core.job import (
@@ -32,11 +31,6 @@ from antsup.core.job import (
 )
 from antsup.core.retention import Retention
 from antsup.errors import InvalidTransition, JobNotFound, UnknownQueue
-
-#: Largest number of jobs in one "cols" event written by `snapshot`, and about the most bytes
-#: of their own data (args, results, errors): a journal record must stay under its 64 MiB limit.
-SNAPSHOT_CHUNK = 1000
-SNAPSHOT_CHUNK_BYTES = 4 << 20
 
 
 class Machine(Inserting):
@@ -247,15 +241,7 @@ class Machine(Inserting):
         for name, (limit, paused) in self._queues.items():
             yield [ev.QUEUE, name, limit, paused]
         yield [ev.SEQ, self._next_id]
-        chunk: list[JobRecord] = []
-        chunk_bytes = 0
-        for job in self._snapshot_order():
-            chunk.append(job)
-            chunk_bytes += _data_bytes(job)
-            if len(chunk) >= SNAPSHOT_CHUNK or chunk_bytes >= SNAPSHOT_CHUNK_BYTES:
-                yield columns_event(chunk)
-                chunk, chunk_bytes = [], 0
-        if chunk:
+        for chunk in chunks(self._snapshot_order()):
             yield columns_event(chunk)
 
     def _is_running(self, job_id: int) -> bool:
@@ -287,16 +273,6 @@ class Machine(Inserting):
             return []
         self._set_queue(name, limit, paused)
         return [[ev.QUEUE, name, limit, paused]]
-
-
-def _data_bytes(job: JobRecord) -> int:
-    """About how many bytes a job's own data takes in a snapshot."""
-    size = len(job.args_packed)
-    if job.result is not None:
-        size += len(pack(job.result))
-    for error in job.errors:
-        size += len(error["error"]) + len(error["stack_trace"] or "")
-    return size
 
 
 def _check_limit(limit: int) -> int:

@@ -76,7 +76,7 @@ class Channel:
     @property
     def waiting(self) -> bool:
         """Whether bytes wait for the socket to become writable."""
-        return bool(self._waiting) and not self.closed
+        return bool(self._waiting)  # emptied when the channel stops
 
     def offer(self, message: Any) -> None:
         """Send `message` now as far as the socket allows; keep the rest for `flush`."""

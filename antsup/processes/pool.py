@@ -35,8 +35,6 @@ RECONNECT_GRACE = 5.0
 EXIT_REPORT_WAIT = 2.0
 
 Failure = tuple[int, str, str | None, float]
-#: What `WorkerPeer.outstanding` gives for a job not outstanding there (an outcome sent again).
-_NOT_OUTSTANDING = -1.0
 
 log = logging.getLogger("antsup.queue_manager")
 
@@ -147,14 +145,13 @@ class Pool:
         for outcome in outcomes:
             job_id = outcome[0]
             job = self.machine.get(job_id)
-            started = peer.outstanding.pop(job_id, _NOT_OUTSTANDING)
-            if started is None:  # it entered a running slot and ended within this batch
-                started = now
-                if job is not None and self.events_wanted:
-                    self._publish_start(job, now)
-            if started == _NOT_OUTSTANDING:
-                started = None
-            else:
+            started = None  # stays None for an outcome sent again (not outstanding any more)
+            if job_id in peer.outstanding:
+                started = peer.outstanding.pop(job_id)
+                if started is None:  # it entered a running slot and ended within this batch
+                    started = now
+                    if job is not None and self.events_wanted:
+                        self._publish_start(job, now)
                 peer.observe(now - started)
             if outcome[1] == "done":
                 done.append((job_id, outcome[2]))

@@ -224,7 +224,7 @@ class QueueManager:
                 self.pool.connect(channel, message, messages[index + 1 :], now)
                 return
             if message == ["subscribe"]:
-                self.clients.pop(conn)  # it only listens from now on
+                del self.clients[conn]  # it only listens from now on
                 self.subscribers[conn] = channel
                 channel.set_backlog(SUBSCRIBER_BACKLOG, lossy=True)
                 channel.offer(["subscribed"])
@@ -247,11 +247,7 @@ class QueueManager:
                 self._drop_client(conn)
 
     def _drop_client(self, conn: Connection) -> None:
-        channel = self.clients.pop(conn, None)
-        if channel is not None:
-            channel.close()
-        else:
-            conn.close()
+        self.clients.pop(conn).close()
 
     def _answer_waiting_clients(self, error: str) -> None:
         """The journal refused a write (disk full): clients waiting on it hear so now, rather

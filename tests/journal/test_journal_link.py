@@ -9,7 +9,8 @@ from multiprocessing.connection import Connection
 import pytest
 
 from antsup.codec import pack
-from antsup.core import Machine, NewJob
+from antsup.core import Machine, NewJob, Unique
+from antsup.core.columns import CHUNK_BYTES
 from antsup.processes import journal_link
 from antsup.processes.journal_link import JournalLink
 from antsup.processes.wire import recv
@@ -64,4 +65,18 @@ def test_a_huge_insert_with_options_fits_the_record_limit() -> None:
     for payload in payloads:
         for event in journal_link.unpack(payload):
             rebuilt.apply(event)
+    assert [job.to_wire() for job in rebuilt.list_jobs()] == [job.to_wire() for job in records]
+
+
+def test_a_large_insert_of_unique_jobs_is_journaled_in_bounded_events() -> None:
+    """Uniqueness takes the one-by-one path; its events are chunked all the same."""
+    opts = {"backoff": [float(a) for a in range(100)]}  # ~900 bytes of options per job
+    machine = Machine({"default": 10})
+    template = NewJob("app.W", "default", b"", 3, None, Unique(), opts)
+    records, events = machine.insert_many(template, [pack([n]) for n in range(6000)], 1.0)
+    assert len(records) == 6000 and len(events) >= 2
+    assert max(len(pack(event)) for event in events) < CHUNK_BYTES + 100_000
+    rebuilt = Machine({"default": 10})
+    for event in events:
+        rebuilt.apply(journal_link.unpack(pack(event)))
     assert [job.to_wire() for job in rebuilt.list_jobs()] == [job.to_wire() for job in records]
