@@ -32,9 +32,10 @@ from typing import Any, Literal
 from antsup import client as client_module
 from antsup.client import Client
 from antsup.codec import pack, unpack
-from antsup.core import JobRecord, Machine, NewJob, Status, Unique
+from antsup.core import JobRecord, Machine, Status
 from antsup.execution import Outcome, run_sync
 from antsup.job import Job
+from antsup.processes.wire import insert_template
 from antsup.worker import worker_name
 
 Mode = Literal["inline", "manual"]
@@ -99,10 +100,7 @@ class TestingClient(Client):
     ) -> list[Any]:
         if queue not in self.machine.queues():
             self.machine.scale_queue(queue, _TEST_QUEUE_LIMIT)
-        unique_spec = None
-        if unique is not None:
-            unique_spec = Unique(unique[0], tuple(Status(s) for s in unique[1]))
-        template = NewJob(worker, queue, b"", max_attempts, scheduled_at, unique_spec, opts)
+        template = insert_template(worker, queue, max_attempts, scheduled_at, unique, opts)
         first_new_id = self.machine.next_id
         records, _ = self.machine.insert_many(template, packed_args, self.now())
         if self.mode == "inline":

@@ -11,7 +11,8 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from antsup import errors
-from antsup.core import JobRecord, NewJob, Status, Unique
+from antsup.core import JobRecord
+from antsup.processes.wire import insert_template
 
 if TYPE_CHECKING:
     from antsup.processes.queue_manager import QueueManager
@@ -53,12 +54,8 @@ def _insert(qm: QueueManager, args: list[Any], now: float) -> list[Any]:
         raise errors.JournalWriteError(
             f"the journal cannot be written ({qm.journal.error}); nothing was enqueued"
         )
-    worker, queue, max_attempts, scheduled_at, unique, opts, packed_args = args
-    unique_spec = None
-    if unique is not None:
-        keys, statuses = unique
-        unique_spec = Unique(keys, tuple(Status(s) for s in statuses))
-    template = NewJob(worker, queue, b"", max_attempts, scheduled_at, unique_spec, opts)
+    *shared, packed_args = args
+    template = insert_template(*shared)
     first_id = qm.machine.next_id
     records, events = qm.machine.insert_many(template, packed_args, now)
     qm.record(events)

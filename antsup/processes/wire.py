@@ -26,6 +26,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from antsup.codec import MAX_MESSAGE_BYTES, pack, unpack
+from antsup.core import NewJob, Status, Unique
 
 
 def send(conn: Connection, message: Any) -> None:
@@ -82,3 +83,20 @@ def is_worker_message(message: Any) -> bool:
             and all(map(_is_outcome, message[4]))
         )
     return False
+
+
+def insert_template(
+    worker: str,
+    queue: str,
+    max_attempts: int,
+    scheduled_at: float | None,
+    unique: list[Any] | None,
+    opts: dict[str, Any] | None,
+) -> NewJob:
+    """What an insert request's shared fields ask for, as the job every packed args fills in
+    (`Machine.insert_many`); `unique` travels as [keys | None, [status, ...]]."""
+    unique_spec = None
+    if unique is not None:
+        keys, statuses = unique
+        unique_spec = Unique(keys, tuple(Status(status) for status in statuses))
+    return NewJob(worker, queue, b"", max_attempts, scheduled_at, unique_spec, opts)
