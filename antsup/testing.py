@@ -88,19 +88,12 @@ class TestingClient(Client):
     def close(self) -> None:
         pass
 
-    def _op_insert(
-        self,
-        worker: str,
-        queue: str,
-        max_attempts: int,
-        scheduled_at: float | None,
-        unique: list[Any] | None,
-        opts: dict[str, Any] | None,
-        packed_args: list[bytes],
-    ) -> list[Any]:
-        if queue not in self.machine.queues():
-            self.machine.scale_queue(queue, _TEST_QUEUE_LIMIT)
-        template = insert_template(worker, queue, max_attempts, scheduled_at, unique, opts)
+    def _op_insert(self, *batch: Any) -> list[Any]:
+        """The request `Client.insert` sends (see `wire.insert_template`)."""
+        *shared, packed_args = batch
+        template = insert_template(*shared)
+        if template.queue not in self.machine.queues():
+            self.machine.scale_queue(template.queue, _TEST_QUEUE_LIMIT)
         first_new_id = self.machine.next_id
         records, _ = self.machine.insert_many(template, packed_args, self.now())
         if self.mode == "inline":
